@@ -1,0 +1,30 @@
+"""sparselab: sparse coding with multi-layer decoders and variance regularisation.
+
+The package behind the sparselab book (Evtimova & LeCun, TMLR 2022): data, models, energies,
+ISTA/FISTA solvers, training, evaluation, plots and widgets.
+"""
+
+from .data import load_mnist, mnist_denormalize, mnist_normalize
+from .energy import energy, variance_hinge, variance_hinge_grad
+from .models import Autoencoder, LinearDictionary, LISTAEncoder, MLPDecoder
+from .solvers import InferenceResult, fista, ista, lipschitz_constant, soft_threshold
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Autoencoder",
+    "InferenceResult",
+    "LISTAEncoder",
+    "LinearDictionary",
+    "MLPDecoder",
+    "energy",
+    "fista",
+    "ista",
+    "lipschitz_constant",
+    "load_mnist",
+    "mnist_denormalize",
+    "mnist_normalize",
+    "soft_threshold",
+    "variance_hinge",
+    "variance_hinge_grad",
+]

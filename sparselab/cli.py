@@ -1,0 +1,51 @@
+"""``python -m sparselab <command> ...``: each command lives in the module that does the work.
+
+Every command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Bad arguments give
+one clear line on stderr and exit status 2, and touch nothing on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help); modules are imported only when their command runs
+COMMANDS = {
+    "train": ("sparselab.train", "train one model from a preset"),
+    "evaluate": ("sparselab.evaluate", "evaluate a trained run (denoising, classification)"),
+    "patches": ("sparselab.patches", "build an LCN patch dataset from a folder of images"),
+    "sweep": ("sparselab.sweep", "train several models (seeds x lam) in one batched pass"),
+    "reproduce": ("sparselab.reproduce", "run the paper's grids and write the book's artifacts"),
+}
+
+
+class UsageError(Exception):
+    """Raised by a command for bad arguments: printed as one line, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sparselab", description=__doc__.splitlines()[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    available = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name != module_name:
+                raise
+            continue  # a command whose module is not part of this version
+        available[name] = module
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    try:
+        return int(available[args.command].run(args) or 0)
+    except UsageError as err:
+        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tests never touch the network: data comes from $SPARSELAB_DATA (CI sets ../shared/data).
+if "SPARSELAB_DATA" not in os.environ:
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if shared.is_dir():
+        os.environ["SPARSELAB_DATA"] = str(shared)
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """Every test that takes `device` runs on CPU, and on CUDA when one is present."""
+    return torch.device(request.param)
+
+
+@pytest.fixture
+def mnist_batch():
+    """250 real MNIST training images, float64, normalised: (250, 784)."""
+    from sparselab import load_mnist
+
+    return load_mnist("train", n=250).x.double()
