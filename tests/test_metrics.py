@@ -1,0 +1,22 @@
+import math
+
+import torch
+
+from sparselab.metrics import dead_components, psnr, zero_fraction
+
+
+def test_psnr_against_direct_formula():
+    x = torch.zeros(2, 4)
+    x_hat = torch.tensor([[0.1, 0.1, 0.1, 0.1], [0.0, 0.0, 0.0, 0.2]])
+    expected = [10 * math.log10(1 / 0.01), 10 * math.log10(1 / (0.04 / 4))]
+    torch.testing.assert_close(psnr(x_hat, x), torch.tensor(expected))
+    # a scale of 0.5 from input space to pixels halves the error: +20 log10(2) dB
+    torch.testing.assert_close(psnr(x_hat, x, 0.5), torch.tensor(expected) + 20 * math.log10(2))
+    per_entry = torch.full((2, 4), 0.5)
+    torch.testing.assert_close(psnr(x_hat, x, per_entry), psnr(x_hat, x, 0.5))
+
+
+def test_sparsity_measures():
+    z = torch.tensor([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0]])
+    assert zero_fraction(z) == 0.5
+    assert dead_components(z) == 1

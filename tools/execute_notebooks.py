@@ -1,0 +1,42 @@
+"""Regenerate the stored outputs of the book's chapters (the book renders them; it never executes).
+
+    python tools/execute_notebooks.py book/03_ista.ipynb ...   # or no argument: every chapter
+
+Runs each notebook from its own folder with TQDM_DISABLE=1 (clean outputs) and prints its time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def execute(path: Path, timeout: int = 1200) -> float:
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()  # fmt: skip
+    nbformat.write(nb, path)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    if not os.environ.get("SPARSELAB_DATA"):
+        print("set SPARSELAB_DATA to an absolute path first", file=sys.stderr)
+        return 2
+    root = Path(__file__).resolve().parents[1]
+    paths = [Path(p) for p in argv] or sorted((root / "book").glob("*.ipynb"))
+    for path in paths:
+        print(f"{path}: {execute(path.resolve()):.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
