@@ -95,30 +95,57 @@ def lipschitz_constant(decoder: nn.Module, *, gamma: float = 0.0) -> float:
     return float(rec) + 2.0 * gamma / decoder.code_dim
 
 
-def _grad_fn(decoder: nn.Module, y: Tensor, *, beta: float, T: float, gamma: float, z_target):
-    """Returns grad f: (B, L) -> (B, L) for the smooth part of the energy."""
-    P = y.shape[1]
+def _gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, z_target):
+    """Returns the map ``v -> v - eta grad f(v)`` for the smooth part f of the energy; v: (B, L)."""
+    P, L = y.shape[1], decoder.code_dim
     if isinstance(decoder, LinearDictionary):
+        # f is quadratic (but for the hinge): the step is affine, v S + c, with S and c computed
+        # once per batch, so a step costs one (B, L) x (L, L) product (LISTA's form, chapter 6).
         W = decoder.weight.detach()
-        G, yW = W.T @ W, y @ W  # computed once per batch: a step is one (B, L) x (L, L) product
+        A = (2.0 / P) * (W.T @ W) + (2.0 * gamma / L) * torch.eye(L, dtype=W.dtype, device=W.device)
+        S = torch.eye(L, dtype=W.dtype, device=W.device) - eta * A
+        c = eta * ((2.0 / P) * (y @ W) + (2.0 * gamma / L) * z_target)
 
-        def grad_rec(z: Tensor) -> Tensor:
-            return (2.0 / P) * (z @ G - yW)
+        def smooth_step(v: Tensor) -> Tensor:
+            return torch.addmm(c, v, S)
     else:
+        grad_rec = (
+            _mlp_grad(decoder, y) if isinstance(decoder, MLPDecoder) else _autograd(decoder, y)
+        )
 
-        def grad_rec(z: Tensor) -> Tensor:
-            with torch.enable_grad():
-                z = z.detach().requires_grad_(True)
-                loss = (decoder(z) - y).pow(2).sum() / P
-                return torch.autograd.grad(loss, z)[0]
+        def smooth_step(v: Tensor) -> Tensor:
+            g = grad_rec(v)
+            if gamma > 0:
+                g = g + (2.0 * gamma / L) * (v - z_target)
+            return v - eta * g
+
+    if beta == 0:
+        return smooth_step
+    return lambda v: smooth_step(v).add_(variance_hinge_grad(v, beta, T), alpha=-eta)
+
+
+def _mlp_grad(decoder: MLPDecoder, y: Tensor):
+    """Gradient of sum_i (1/P) ||y_i - W2 relu(W1 z_i + b1)||^2 in z, written out (no autograd)."""
+    W1, b1, W2 = (p.detach() for p in (decoder.fc1.weight, decoder.fc1.bias, decoder.fc2.weight))
+    P = y.shape[1]
 
     def grad(z: Tensor) -> Tensor:
-        g = grad_rec(z)
-        if gamma > 0:
-            g = g + (2.0 * gamma / z.shape[1]) * (z - z_target)
-        if beta > 0:
-            g = g + variance_hinge_grad(z, beta, T)
-        return g
+        a = torch.addmm(b1, z, W1.T)
+        r = torch.relu(a) @ W2.T - y
+        return ((2.0 / P) * (r @ W2) * (a > 0)) @ W1
+
+    return grad
+
+
+def _autograd(decoder: nn.Module, y: Tensor):
+    """Gradient of the reconstruction term in z by autograd, for any decoder module."""
+    P = y.shape[1]
+
+    def grad(z: Tensor) -> Tensor:
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            loss = (decoder(z) - y).pow(2).sum() / P
+            return torch.autograd.grad(loss, z)[0]
 
     return grad
 
@@ -164,7 +191,9 @@ def _solve(
     if step == "auto":
         step = 1.0 / lipschitz_constant(decoder, gamma=gamma)
     eta = float(step)
-    grad = _grad_fn(decoder, y, beta=beta, T=T, gamma=gamma, z_target=z_target.detach())
+    gradient_step = _gradient_step(
+        decoder, y, eta, beta=beta, T=T, gamma=gamma, z_target=z_target.detach()
+    )
     history = [] if track_energy else None
     x = (z_target if z0 is None else z0).detach().clone()
     with torch.no_grad():
@@ -172,14 +201,16 @@ def _solve(
         active = torch.ones(B, 1, dtype=torch.bool, device=y.device)
         n_iter = torch.zeros(B, dtype=torch.long, device=y.device)
         for k in range(1, max_iter + 1):
-            x = soft_threshold(v - eta * grad(v), eta * lam, positive)  # x_k = prox(v_k - eta grad)
+            x = soft_threshold(gradient_step(v), eta * lam, positive)  # x_k = prox(v_k - eta grad)
             if tol > 0:
                 x = torch.where(active, x, x_prev)  # a converged sample keeps its code
                 n_iter += active[:, 0]
                 active = active & ~_converged(x, x_prev, tol)[:, None]
             if momentum:
                 t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-                v = x + ((t - 1) / t_next) * (x - x_prev)
+                v = torch.lerp(
+                    x_prev, x, 1 + (t - 1) / t_next
+                )  # x_k + (t_k-1)/t_{k+1} (x_k-x_{k-1})
                 v = torch.where(active, v, x) if tol > 0 else v
                 t = t_next
             else:
