@@ -1,14 +1,8 @@
-import os
-from pathlib import Path
-
 import pytest
 import torch
 
-# Tests never touch the network: data comes from $SPARSELAB_DATA (CI sets ../shared/data).
-if "SPARSELAB_DATA" not in os.environ:
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if shared.is_dir():
-        os.environ["SPARSELAB_DATA"] = str(shared)
+# Tests never touch the network: data comes from $SPARSELAB_DATA (CI sets it to the absolute path
+# of ../shared/data); without it the loaders would download the official files.
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -1,0 +1,230 @@
+"""Rebuild the paper's experiments: the lam sweeps of SDL, SDL-NL, VDL and VDL-NL on MNIST and on
+patches, with denoising and (MNIST) low-data classification, written as compact artifacts the book
+loads (chapter 10).
+
+    python -m sparselab reproduce mnist [--seeds 5] [--epochs N] [--n-train N] [--models vdl sdl]
+    python -m sparselab reproduce patches --patches-file FILE.npz
+
+Each (preset, lam, seed) trains into ``runs/reproduce/<data>/<preset>/lam<lam>/seed<seed>`` with
+:func:`sparselab.train.train`; a finished run is skipped and an interrupted one resumed, so the grid
+can be stopped and restarted at will. Artifacts go to ``book/results/<data>/``: per run the metrics,
+the history, denoising, classification (lam of the preset only) and the dictionary atoms (seed 0
+only, float16), plus ``manifest.json`` recording the command, machine, date and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .evaluate import classify, denoise
+from .train import PRESETS, load_run, load_split, make_config, train
+
+__all__ = ["LAM_GRIDS", "plan", "reproduce"]
+
+# lam values of each sweep (sparsity against PSNR); the preset's own value is always included
+LAM_GRIDS = {
+    "mnist-sdl": [0.001, 0.002, 0.005, 0.01],
+    "mnist-sdl-nl": [0.002, 0.005, 0.01, 0.02],
+    "mnist-vdl": [0.005, 0.01, 0.02, 0.04],
+    "mnist-vdl-nl": [0.002, 0.005, 0.01, 0.02],
+    "patches-sdl": [0.002, 0.005, 0.01],
+    "patches-sdl-nl": [0.005, 0.01, 0.02],
+    "patches-vdl": [0.005, 0.01, 0.02],
+    "patches-vdl-nl": [0.005, 0.01, 0.02],
+}
+MODELS = ("sdl", "sdl-nl", "vdl", "vdl-nl")
+NOISE_LEVELS = [0.5, 1.0, 1.5]
+PER_CLASS = [1, 5, 10, 50, 100]
+
+
+def plan(data: str, *, models=MODELS, lams: list[float] | None = None, seeds: int = 1):
+    """The grid as a list of (preset, lam, seed), in the order it runs (seed 0 of every point
+    first, so a stopped grid has the whole curve at one seed before any second seed)."""
+    if data not in ("mnist", "patches"):
+        raise ValueError(f"data must be 'mnist' or 'patches'; got {data!r}")
+    bad = sorted(set(models) - set(MODELS))
+    if bad:
+        raise ValueError(f"models must be among {MODELS}; got {bad}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1; got {seeds}")
+    if lams is not None and any(lam < 0 for lam in lams):
+        raise ValueError(f"lams must be >= 0; got {lams}")
+    points = []
+    for seed in range(seeds):
+        for model in models:
+            preset = f"{data}-{model}"
+            for lam in lams or LAM_GRIDS[preset]:
+                points.append((preset, float(lam), seed))
+    return points
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").is_file():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def _write_json(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def _run_one(config, run_dir: Path, progress: bool) -> None:
+    if (run_dir / "metrics.json").is_file():
+        return  # done
+    resume = (run_dir / "checkpoint.pt").is_file()
+    train(config, run_dir, progress=progress, resume=resume)
+
+
+def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bool):
+    """Evaluate a finished run (skipping what exists) and copy its compact results."""
+    run = load_run(run_dir)
+    x_test, scale = load_split(config, "test")
+    if not (run_dir / "denoise.json").is_file():
+        res = denoise(run.decoder, run.encoder, x_test, scale, NOISE_LEVELS, seed=0)
+        _write_json({str(k): v for k, v in res.items()}, run_dir / "denoise.json")
+    if with_classify and not (run_dir / "classify.json").is_file():
+        from .data import load_mnist
+
+        tr, te = load_mnist("train"), load_mnist("test")
+        res = classify(run.encoder, tr.x, tr.labels, te.x, te.labels, per_class=PER_CLASS)
+        _write_json(res, run_dir / "classify.json")
+    files = {"metrics.json": run.metrics, "history.json": run.history}
+    for name in ("denoise.json", "classify.json"):
+        if (run_dir / name).is_file():
+            files[name] = json.loads((run_dir / name).read_text())
+    for name, obj in files.items():
+        _write_json(obj, art_dir / name)
+    if with_atoms:
+        atoms = _component_images(run.decoder)
+        torch.save(atoms.half().clone(), art_dir / "atoms.pt")
+    return sorted(files) + (["atoms.pt"] if with_atoms else [])
+
+
+@torch.no_grad()
+def _component_images(decoder) -> torch.Tensor:
+    """(L, P): D(e_j) - D(0) for each unit code e_j (the columns, for a linear dictionary)."""
+    eye = torch.eye(decoder.code_dim)
+    return decoder(eye) - decoder(torch.zeros(1, decoder.code_dim))
+
+
+def reproduce(
+    data: str,
+    *,
+    models=MODELS,
+    lams: list[float] | None = None,
+    seeds: int = 1,
+    overrides: dict | None = None,
+    runs_dir: str | Path = "runs/reproduce",
+    results_dir: str | Path = "book/results",
+    progress: bool = True,
+    command: str = "",
+) -> list[dict]:
+    """Run the grid of :func:`plan` (skipping finished runs, resuming interrupted ones) and write
+    the artifacts and ``manifest.json``; returns the manifest's entries."""
+    overrides = dict(overrides or {})
+    points = plan(data, models=models, lams=lams, seeds=seeds)
+    configs = [make_config(p, lam=lam, seed=31 + s, **overrides) for p, lam, s in points]
+    results_dir = Path(results_dir) / data
+    manifest_path = results_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+    known = {(m["preset"], m["lam"], m["seed"]) for m in manifest}
+    for (preset, lam, seed), config in zip(points, configs, strict=True):
+        run_dir = Path(runs_dir) / data / preset / f"lam{lam:g}" / f"seed{seed}"
+        start = time.perf_counter()
+        _run_one(config, run_dir, progress)
+        art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
+        files = _export(
+            config,
+            run_dir,
+            art_dir,
+            with_atoms=seed == 0,
+            with_classify=data == "mnist" and lam == PRESETS[preset].lam,
+        )
+        if (preset, lam, seed) in known:
+            continue
+        base = PRESETS[preset]
+        changed = {
+            f.name: getattr(config, f.name)
+            for f in dataclasses.fields(config)
+            if getattr(config, f.name) != getattr(base, f.name)
+        }
+        manifest.append(
+            {
+                "preset": preset,
+                "lam": lam,
+                "seed": seed,
+                "overrides": changed,
+                "dir": str(art_dir.relative_to(results_dir)),
+                "files": files,
+                "seconds": json.loads((run_dir / "metrics.json").read_text())["seconds"],
+                "wall_seconds_this_call": time.perf_counter() - start,
+                "machine": _machine(),
+                "date": datetime.date.today().isoformat(),
+                "command": command,
+            }
+        )
+        _write_json(manifest, manifest_path)
+    return manifest
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m sparselab reproduce``."""
+    parser.add_argument("data", choices=["mnist", "patches"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), help="sdl sdl-nl vdl vdl-nl")
+    parser.add_argument("--lams", type=float, nargs="+", help="lam values (default: LAM_GRIDS)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per point (paper: 5)")
+    parser.add_argument("--epochs", type=int, help="default: the preset's (200 MNIST, 100 patches)")
+    parser.add_argument("--n-train", type=int, help="first n training samples (default all)")
+    parser.add_argument("--patches-file", help="patch set from `python -m sparselab patches`")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"))
+    parser.add_argument("--results", type=Path, default=Path("book/results"))
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .cli import UsageError
+
+    overrides = {"device": args.device}
+    for name in ("epochs", "n_train", "patches_file"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    try:
+        points = plan(args.data, models=args.models, lams=args.lams, seeds=args.seeds)
+        for preset, lam, seed in points:  # every config is checked before anything runs
+            make_config(preset, lam=lam, seed=31 + seed, **overrides)
+        load_split(make_config(points[0][0], **overrides), "train")
+    except (ValueError, OSError, RuntimeError) as err:
+        raise UsageError(str(err)) from None
+    command = "python -m sparselab " + " ".join(sys.argv[1:])
+    manifest = reproduce(
+        args.data,
+        models=args.models,
+        lams=args.lams,
+        seeds=args.seeds,
+        overrides=overrides,
+        runs_dir=args.runs,
+        results_dir=args.results,
+        progress=not args.no_progress,
+        command=command,
+    )
+    print(f"{len(manifest)} runs in {args.results / args.data / 'manifest.json'}")
+    return 0

@@ -1,0 +1,598 @@
+"""Training of SDL, SDL-NL, VDL and VDL-NL (SPEC §4) with the paper's hyper-parameters (SPEC §6).
+
+Per batch ``y: (B, P)``: the encoder predicts ``e = E(y)`` (a constant); FISTA minimises the energy of
+SPEC §2 from ``z0 = e`` with target ``e`` and fixed step ``eta`` (the paper's ``lrt_Z``); then one
+Adam step for the decoder on ``mean_i (1/P) ||y_i - D(z*_i)||^2`` (followed, for SDL/SDL-NL, by
+rescaling the decoder's columns to unit norm) and one Adam step for the encoder on
+``mean_i (1/L) ||E(y_i) - z*_i||^2``. After each epoch the validation energy is computed with the
+encoder's codes, and the model with the lowest one is kept.
+
+``python -m sparselab train --preset mnist-vdl --out runs/x`` runs :func:`train` from the command
+line; every field of :class:`TrainConfig` is also an option (``--lam 0.01``, ``--n-train 2000``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .data import MNIST_STD, load_mnist
+from .energy import l1, reconstruction, variance_hinge
+from .evaluate import encode_decode, test_metrics
+from .metrics import dead_components, psnr
+from .models import LinearDictionary, LISTAEncoder, MLPDecoder
+from .progress import progress as progress_bar
+from .solvers import fista
+
+__all__ = [
+    "TrainConfig",
+    "PRESETS",
+    "make_config",
+    "build_models",
+    "load_split",
+    "train",
+    "TrainResult",
+    "load_run",
+    "Run",
+]
+
+INPUT_DIM = 784  # 28 x 28 images and patches
+CHECKPOINT, HISTORY, CONFIG, METRICS = "checkpoint.pt", "history.csv", "config.json", "metrics.json"
+DECODER, ENCODER = "decoder.pt", "encoder.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one run, named as in SPEC §6. The defaults are the MNIST VDL run.
+
+    ``eta`` is the fixed FISTA step (the paper's ``lrt_Z``); ``anneal_every`` > 0 multiplies the
+    decoder's learning rate by ``anneal_factor`` every that many epochs (0: never);
+    ``wd_bias_decoder`` / ``wd_bias_encoder`` are Adam weight decays applied to the MLP decoder's
+    ``fc1`` bias and to the LISTA encoder's ``W`` bias only; ``n_train`` / ``n_val`` / ``n_test``:
+    keep the first n samples of a split (None: all); ``device``: ``"auto"`` (CUDA when available),
+    ``"cpu"`` or ``"cuda"``.
+    """
+
+    data: str = "mnist"
+    decoder: str = "linear"
+    code_dim: int = 128
+    hidden_dim: int = 1024
+    lam: float = 0.02
+    beta: float = 10.0
+    T: float = 0.5
+    gamma: float = 5.0
+    eta: float = 0.5
+    lr_decoder: float = 3e-4
+    lr_encoder: float = 1e-4
+    normalize_columns: bool = False
+    wd_bias_decoder: float = 0.0
+    wd_bias_encoder: float = 0.0
+    anneal_every: int = 0
+    anneal_factor: float = 0.5
+    epochs: int = 200
+    batch_size: int = 250
+    max_iter: int = 200
+    tol: float = 1e-3
+    n_iter_lista: int = 3
+    seed: int = 31
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+    patches_file: str | None = None
+    device: str = "auto"
+
+
+_MNIST = TrainConfig(epochs=200)
+_PATCHES = TrainConfig(data="patches", code_dim=256, hidden_dim=2048, epochs=100)
+_SDL = dict(beta=0.0, gamma=1.0, normalize_columns=True, lr_decoder=1e-3)
+#: The paper's eight runs (SPEC §6, from its public scripts), by name.
+PRESETS: dict[str, TrainConfig] = {
+    "mnist-sdl": dataclasses.replace(_MNIST, **_SDL, lam=0.005, eta=1.0, lr_encoder=3e-4),
+    "mnist-sdl-nl": dataclasses.replace(
+        _MNIST, **_SDL, decoder="mlp", lam=0.01, eta=1.0, wd_bias_decoder=1e-3
+    ),
+    "mnist-vdl": dataclasses.replace(_MNIST, lam=0.02, beta=10.0, gamma=5.0),
+    "mnist-vdl-nl": dataclasses.replace(
+        _MNIST, decoder="mlp", lam=0.01, gamma=100.0, wd_bias_decoder=1e-3, anneal_every=30
+    ),
+    "patches-sdl": dataclasses.replace(_PATCHES, **_SDL, lam=0.005, wd_bias_encoder=0.01),
+    "patches-sdl-nl": dataclasses.replace(
+        _PATCHES, **_SDL, decoder="mlp", lam=0.01, wd_bias_decoder=0.01, wd_bias_encoder=0.01
+    ),
+    "patches-vdl": dataclasses.replace(_PATCHES, lam=0.01, gamma=5.0, wd_bias_encoder=0.01),
+    "patches-vdl-nl": dataclasses.replace(
+        _PATCHES,
+        decoder="mlp",
+        lam=0.01,
+        gamma=40.0,
+        lr_decoder=5e-5,
+        wd_bias_decoder=0.1,
+        wd_bias_encoder=0.01,
+        anneal_every=30,
+    ),
+}
+
+_CHOICES = {"data": ("mnist", "patches"), "decoder": ("linear", "mlp")}
+_NON_NEGATIVE = ("lam", "beta", "T", "gamma", "wd_bias_decoder", "wd_bias_encoder", "tol")
+_POSITIVE = ("eta", "lr_decoder", "lr_encoder")
+
+
+def _field_types() -> dict[str, str]:
+    """Field name -> its annotation as a string ('float', 'int | None', ...)."""
+    return {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+
+
+def _validate(config: TrainConfig) -> None:
+    """Raise ValueError naming the first field with a bad value."""
+    types = _field_types()
+    for name, kind in types.items():
+        value = getattr(config, name)
+        if value is None and "None" in kind:
+            continue
+        base = kind.split(" |")[0]
+        ok = {
+            "bool": isinstance(value, bool),
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "str": isinstance(value, str),
+        }[base]
+        if not ok or (base == "float" and not math.isfinite(value)):
+            raise ValueError(f"{name} must be a finite {base}; got {value!r}")
+    for name, choices in _CHOICES.items():
+        if getattr(config, name) not in choices:
+            raise ValueError(f"{name} must be one of {choices}; got {getattr(config, name)!r}")
+    for name in _NON_NEGATIVE:
+        if getattr(config, name) < 0:
+            raise ValueError(f"{name} must be >= 0; got {getattr(config, name)!r}")
+    for name in _POSITIVE:
+        if getattr(config, name) <= 0:
+            raise ValueError(f"{name} must be > 0; got {getattr(config, name)!r}")
+    for name in ("code_dim", "hidden_dim", "epochs", "max_iter"):
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be >= 1; got {getattr(config, name)!r}")
+    for name in ("n_train", "n_val", "n_test"):
+        value = getattr(config, name)
+        if value is not None and value < 2:
+            raise ValueError(f"{name} must be >= 2 or None (all); got {value!r}")
+    if config.batch_size < 2:
+        raise ValueError(
+            f"batch_size must be >= 2 (the hinge needs a std); got {config.batch_size}"
+        )
+    if config.n_iter_lista < 0 or config.anneal_every < 0:
+        name = "n_iter_lista" if config.n_iter_lista < 0 else "anneal_every"
+        raise ValueError(f"{name} must be >= 0; got {getattr(config, name)!r}")
+    if not 0 < config.anneal_factor <= 1:
+        raise ValueError(f"anneal_factor must be in (0, 1]; got {config.anneal_factor!r}")
+    if config.data == "patches" and not config.patches_file:
+        raise ValueError(
+            "patches_file must name a file written by `python -m sparselab patches` for data='patches'"
+        )
+    if config.device != "auto" and config.device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {config.device!r}")
+
+
+def make_config(preset: str | TrainConfig = "mnist-vdl", **overrides) -> TrainConfig:
+    """A validated :class:`TrainConfig`: a preset name (see ``PRESETS``) or a config, with
+    ``overrides`` (field=value). Bad names or values raise ValueError naming the field."""
+    if isinstance(preset, TrainConfig):
+        base = preset
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}; got {preset!r}")
+    unknown = sorted(set(overrides) - set(_field_types()))
+    if unknown:
+        raise ValueError(f"unknown config field(s) {unknown}; fields: {sorted(_field_types())}")
+    # ints are fine where floats are expected (lam=0 ...); store them as floats
+    for name, value in overrides.items():
+        if _field_types()[name] == "float" and type(value) is int:
+            overrides[name] = float(value)
+    config = dataclasses.replace(base, **overrides)
+    _validate(config)
+    return config
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if config.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(config.device)
+
+
+def load_split(config: TrainConfig, split: str) -> tuple[Tensor, float | Tensor]:
+    """Inputs ``x: (N, 784)`` of a split (``train``/``val``/``test``) and the factor from inputs to
+    pixels (MNIST: 0.3081; patches: (N, 784)), with ``n_train``/``n_val``/``n_test`` applied."""
+    n = {"train": config.n_train, "val": config.n_val, "test": config.n_test}[split]
+    if config.data == "mnist":
+        return load_mnist(split, n=n).x, MNIST_STD
+    from .patches import load_patches  # only runs on patches need that module
+
+    patches = load_patches(split, path=config.patches_file, n=n)
+    return patches.x, patches.pixel_scale
+
+
+def build_models(
+    config: TrainConfig, generator: torch.Generator | None = None
+) -> tuple[nn.Module, LISTAEncoder]:
+    """Decoder (LinearDictionary or MLPDecoder) and LISTA encoder of ``config`` on the CPU, seeded
+    by ``generator`` (default: one seeded with ``config.seed``)."""
+    if generator is None:
+        generator = torch.Generator().manual_seed(config.seed)
+    L = config.code_dim
+    if config.decoder == "linear":
+        decoder = LinearDictionary(L, INPUT_DIM, generator=generator)
+    else:
+        decoder = MLPDecoder(L, config.hidden_dim, INPUT_DIM, generator=generator)
+    encoder = LISTAEncoder(INPUT_DIM, L, config.n_iter_lista, generator=generator)
+    return decoder, encoder
+
+
+def _optimizers(config, decoder, encoder) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for each model; weight decay only on the listed biases (own parameter groups)."""
+
+    def groups(model: nn.Module, bias: Tensor | None, wd: float) -> list[dict]:
+        rest = [p for p in model.parameters() if p is not bias]
+        return [{"params": rest}] + (
+            [{"params": [bias], "weight_decay": wd}] if bias is not None else []
+        )
+
+    dec_bias = decoder.fc1.bias if isinstance(decoder, MLPDecoder) else None
+    opt_d = torch.optim.Adam(
+        groups(decoder, dec_bias, config.wd_bias_decoder), lr=config.lr_decoder
+    )
+    opt_e = torch.optim.Adam(
+        groups(encoder, encoder.W.bias, config.wd_bias_encoder), lr=config.lr_encoder
+    )
+    return opt_d, opt_e
+
+
+def _decoder_lr(config: TrainConfig, epoch: int) -> float:
+    """Decoder learning rate during ``epoch`` (0-based): halved every ``anneal_every`` epochs."""
+    if config.anneal_every == 0:
+        return config.lr_decoder
+    return config.lr_decoder * config.anneal_factor ** (epoch // config.anneal_every)
+
+
+def _train_epoch(config, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> dict[str, float]:
+    """One pass over ``x: (N, P)`` in shuffled batches; returns the epoch's training statistics."""
+    B, L = config.batch_size, config.code_dim
+    order = torch.randperm(
+        len(x), generator=torch.Generator().manual_seed(config.seed * 1009 + epoch)
+    )
+    order = order.to(x.device)
+    for group in opt_d.param_groups:
+        group["lr"] = _decoder_lr(config, epoch)
+    sums = torch.zeros(4, dtype=torch.float64, device=x.device)
+    starts = range(0, len(x) - 1, B)  # a last batch of one sample would have no std
+    for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
+        y = x[order[start : start + B]]
+        with torch.no_grad():
+            e = encoder(y)
+        res = fista(
+            decoder,
+            y,
+            lam=config.lam,
+            beta=config.beta,
+            T=config.T,
+            gamma=config.gamma,
+            z_target=e,
+            z0=e,
+            step=config.eta,
+            max_iter=config.max_iter,
+            tol=config.tol,
+        )
+        z = res.z
+        loss_d = reconstruction(y, decoder(z)) / len(y)  # mean_i (1/P) ||y_i - D(z_i)||^2
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        if config.normalize_columns:
+            decoder.normalize_columns_()
+        loss_e = (encoder(y) - z).pow(2).sum() / (len(y) * L)  # mean_i (1/L) ||E(y_i) - z_i||^2
+        opt_e.zero_grad(set_to_none=True)
+        loss_e.backward()
+        opt_e.step()
+        # summed on the device: one host sync per epoch, not per batch
+        sums += torch.stack(
+            [res.energy / len(y), loss_d.detach(), z.sum() / len(y), res.n_iter.max().to(z)]
+        ).double()
+    keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter")
+    return dict(zip(keys, (sums / len(starts)).tolist(), strict=True))
+
+
+@torch.no_grad()
+def _validate_epoch(config, decoder, encoder, x, pixel_scale) -> dict[str, float]:
+    """Validation statistics with the encoder's codes; the energy (SPEC §2, encoder term 0) is per
+    sample, averaged over batches of ``batch_size``."""
+    z, x_hat = encode_decode(decoder, encoder, x)
+    B, energies = config.batch_size, []
+    for start in range(0, len(x) - 1, B):
+        zb = z[start : start + B]
+        F = reconstruction(x[start : start + B], x_hat[start : start + B]) + l1(zb, config.lam)
+        if config.beta > 0:
+            F = F + variance_hinge(zb, config.beta, config.T)
+        energies.append(F / len(zb))
+    stats = torch.stack(
+        [
+            torch.stack(energies).mean(),
+            (x_hat - x).pow(2).mean(),
+            psnr(x_hat, x, pixel_scale).mean(),
+            (z == 0).float().mean(),
+            z.sum(dim=1).mean(),
+            decoder.column_norms().mean(),
+        ]
+    ).tolist()
+    keys = ("val_energy", "val_mse", "val_psnr", "val_zero_fraction", "val_code_l1", "column_norm")
+    return dict(zip(keys, stats, strict=True)) | {"val_dead": dead_components(z)}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, then rename (no half-written files)."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _history_csv(history: list[dict]) -> str:
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    return buf.getvalue()
+
+
+def _state(module: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the config, the best decoder and encoder (lowest validation
+    energy, on the training device), the history (one dict per epoch), the final metrics and the
+    run folder (None when nothing was written)."""
+
+    config: TrainConfig
+    decoder: nn.Module
+    encoder: LISTAEncoder
+    history: list[dict]
+    metrics: dict
+    out: Path | None = None
+
+
+def train(
+    config: TrainConfig,
+    out: str | Path | None = None,
+    *,
+    progress: bool = True,
+    resume: bool = False,
+) -> TrainResult:
+    """Train the decoder and encoder of ``config`` (SPEC §4); returns a :class:`TrainResult`.
+
+    out: a folder for ``config.json``, ``history.csv``, ``checkpoint.pt`` (each epoch, atomic),
+    the best ``decoder.pt`` / ``encoder.pt`` and ``metrics.json`` (None: keep everything in memory);
+    resume: continue from ``out/checkpoint.pt`` (same numbers as an uninterrupted run);
+    progress: a tqdm bar over epochs and batches.
+    """
+    _validate(config)
+    out = Path(out) if out is not None else None
+    if resume:
+        if out is None or not (out / CHECKPOINT).is_file() or not (out / CONFIG).is_file():
+            raise ValueError(f"resume needs a run folder with {CHECKPOINT}; got out={out}")
+        saved = json.loads((out / CONFIG).read_text())
+        changed = sorted(
+            k
+            for k, v in dataclasses.asdict(config).items()
+            if k not in ("epochs", "device") and saved.get(k) != v
+        )
+        if changed:
+            raise ValueError(f"resume: config differs from the run in {out} in {changed}")
+    device = _device(config)
+    x_train, _ = load_split(config, "train")  # data errors surface before anything is written
+    x_val, scale_val = load_split(config, "val")
+    x_test, scale_test = load_split(config, "test")
+    x_train, x_val, x_test = (t.to(device) for t in (x_train, x_val, x_test))
+    scale_val, scale_test = (
+        s.to(device) if isinstance(s, Tensor) else s for s in (scale_val, scale_test)
+    )
+
+    decoder, encoder = (m.to(device) for m in build_models(config))
+    opt_d, opt_e = _optimizers(config, decoder, encoder)
+    history: list[dict] = []
+    best = {
+        "val_energy": math.inf,
+        "epoch": 0,
+        "decoder": _state(decoder),
+        "encoder": _state(encoder),
+    }
+    if resume:
+        ckpt = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
+        decoder.load_state_dict(ckpt["decoder"])
+        encoder.load_state_dict(ckpt["encoder"])
+        opt_d.load_state_dict(ckpt["opt_decoder"])
+        opt_e.load_state_dict(ckpt["opt_encoder"])
+        history, best = ckpt["history"], ckpt["best"]
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n", out / CONFIG)
+
+    epochs = progress_bar(
+        range(len(history), config.epochs), enabled=progress, desc="training", unit="epoch"
+    )
+    for epoch in epochs:
+        start = time.perf_counter()
+        row = {"epoch": epoch + 1, "lr_decoder": _decoder_lr(config, epoch)}
+        row |= _train_epoch(config, decoder, encoder, opt_d, opt_e, x_train, epoch, progress)
+        row |= _validate_epoch(config, decoder, encoder, x_val, scale_val)
+        row["seconds"] = time.perf_counter() - start
+        history.append(row)
+        epochs.set_postfix(
+            val_psnr=f"{row['val_psnr']:.2f}", zeros=f"{row['val_zero_fraction']:.2f}"
+        )
+        if row["val_energy"] < best["val_energy"]:
+            best = {
+                "val_energy": row["val_energy"],
+                "epoch": epoch + 1,
+                "decoder": _state(decoder),
+                "encoder": _state(encoder),
+            }
+            if out is not None:
+                _atomic_save(best["decoder"], out / DECODER)
+                _atomic_save(best["encoder"], out / ENCODER)
+        if out is not None:
+            checkpoint = {
+                "decoder": _state(decoder),
+                "encoder": _state(encoder),
+                "opt_decoder": opt_d.state_dict(),
+                "opt_encoder": opt_e.state_dict(),
+                "history": history,
+                "best": best,
+            }
+            _atomic_save(checkpoint, out / CHECKPOINT)
+            _atomic_write_text(_history_csv(history), out / HISTORY)
+
+    decoder.load_state_dict(best["decoder"])
+    encoder.load_state_dict(best["encoder"])
+    val = test_metrics(decoder, encoder, x_val, scale_val)
+    test = test_metrics(decoder, encoder, x_test, scale_test)
+    metrics = {
+        "val_psnr": val["psnr"],
+        "val_zero_fraction": val["zero_fraction"],
+        "test_psnr": test["psnr"],
+        "test_zero_fraction": test["zero_fraction"],
+        "test_dead": test["dead_components"],
+        "best_epoch": best["epoch"],
+        "best_val_energy": best["val_energy"],
+        "epochs": len(history),
+        "seconds": sum(row["seconds"] for row in history),
+        "device": str(device),
+    }
+    if out is not None:
+        _atomic_write_text(json.dumps(metrics, indent=2) + "\n", out / METRICS)
+    return TrainResult(config, decoder, encoder, history, metrics, out)
+
+
+class Run(NamedTuple):
+    """A trained run read back by :func:`load_run` (best decoder and encoder, on the CPU)."""
+
+    config: TrainConfig
+    decoder: nn.Module
+    encoder: LISTAEncoder
+    history: list[dict]
+    metrics: dict
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder written by :func:`train`: config, best models, history and metrics
+    (``metrics`` is empty for a run that has not finished)."""
+    path = Path(path)
+    missing = [name for name in (CONFIG, DECODER, ENCODER) if not (path / name).is_file()]
+    if missing:
+        raise ValueError(f"{path} is not a finished training run: missing {', '.join(missing)}")
+    config = make_config(TrainConfig(), **json.loads((path / CONFIG).read_text()))
+    decoder, encoder = build_models(config)
+    decoder.load_state_dict(torch.load(path / DECODER, map_location="cpu", weights_only=True))
+    encoder.load_state_dict(torch.load(path / ENCODER, map_location="cpu", weights_only=True))
+    history = []
+    if (path / HISTORY).is_file():
+        with open(path / HISTORY, newline="") as f:
+            history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    metrics = json.loads((path / METRICS).read_text()) if (path / METRICS).is_file() else {}
+    return Run(config, decoder, encoder, history, metrics)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _parse_value(kind: str):
+    """argparse ``type`` for a field annotated ``kind``."""
+    base, optional = kind.split(" |")[0], "None" in kind
+
+    def parse(text: str):
+        if optional and text.lower() == "none":
+            return None
+        if base == "bool":
+            if text.lower() in ("1", "true", "yes"):
+                return True
+            if text.lower() in ("0", "false", "no"):
+                return False
+            raise argparse.ArgumentTypeError(f"expected true or false; got {text!r}")
+        return {"int": int, "float": float, "str": str}[base](text)
+
+    parse.__name__ = base  # argparse names the type in its error messages
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m sparselab train``: a preset, a folder, and every config field."""
+    parser.add_argument("--preset", help=f"one of {', '.join(PRESETS)} (default mnist-vdl)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (created)")
+    parser.add_argument("--resume", action="store_true", help="continue out/checkpoint.pt")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fields = parser.add_argument_group("config fields (override the preset)")
+    for name, kind in _field_types().items():
+        fields.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=_parse_value(kind),
+            default=None,
+            metavar=kind.split(" |")[0].upper(),
+            help=f"default from the preset ({kind})",
+        )
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {n: getattr(args, n) for n in _field_types() if getattr(args, n) is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    """``python -m sparselab train``: validate everything, then train and print the metrics."""
+    from .cli import UsageError
+
+    out: Path = args.out
+    overrides = _overrides(args)
+    try:
+        if args.resume:
+            if not (out / CHECKPOINT).is_file() or not (out / CONFIG).is_file():
+                raise UsageError(f"--resume: {out} holds no {CHECKPOINT} to continue from")
+            if args.preset is not None:
+                raise UsageError("--resume takes the config of the run; do not give --preset")
+            saved = json.loads((out / CONFIG).read_text())
+            changed = sorted(k for k in overrides if k not in ("epochs", "device"))
+            if changed:
+                raise UsageError(f"--resume can only change --epochs and --device; got {changed}")
+            config = make_config(TrainConfig(), **(saved | overrides))
+        else:
+            if out.exists() and any(out.iterdir()):
+                raise UsageError(f"{out} is not empty: choose another --out, or pass --resume")
+            config = make_config(args.preset or "mnist-vdl", **overrides)
+            load_split(config, "train")  # a missing data file is a usage error too
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    except (OSError, RuntimeError) as err:  # DataError is a RuntimeError
+        raise UsageError(str(err)) from None
+    result = train(config, out, progress=not args.no_progress, resume=args.resume)
+    m = result.metrics
+    print(
+        f"{out}: best epoch {m['best_epoch']}/{m['epochs']}, val PSNR {m['val_psnr']:.2f} dB, "
+        f"test PSNR {m['test_psnr']:.2f} dB, {100 * m['test_zero_fraction']:.1f}% zeros, "
+        f"{m['seconds']:.1f} s"
+    )
+    return 0

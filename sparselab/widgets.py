@@ -1,0 +1,285 @@
+"""Interactive explorers for the chapters (ipywidgets, imported lazily).
+
+Each explorer is a thin layer over two plain functions: one computes what is drawn (tested like any
+other function), one draws it (the static figure a chapter shows above the explorer, so the HTML
+book has a figure even though it never runs Python).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import torch
+from torch import Tensor, nn
+
+from .data import MNIST_MEAN, MNIST_STD
+from .metrics import psnr, zero_fraction
+from .plots import model_color, plot_convergence
+from .solvers import fista, ista, lipschitz_constant
+
+__all__ = [
+    "LambdaState",
+    "solve_for_explorer",
+    "plot_lambda_state",
+    "lambda_explorer",
+    "step_size_histories",
+    "plot_step_sizes",
+    "step_explorer_figure",
+    "step_explorer",
+]
+
+
+def _require_ipywidgets():
+    try:
+        import ipywidgets
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the explorers need ipywidgets: pip install 'sparselab[widgets]' (or ipywidgets>=8)"
+        ) from None
+    return ipywidgets
+
+
+def _show(fig) -> None:
+    """Display a figure inside a widget's output area, then free it."""
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
+@dataclass
+class LambdaState:
+    """What :func:`lambda_explorer` draws for one setting of the sliders.
+
+    z: (B, L) codes; y_hat: (B, P) reconstructions D(z); zeros_percent: % of code entries equal to 0;
+    psnr_db: mean PSNR of the reconstructions (MNIST pixels, peak 1); energy: final F(Z);
+    n_iter_mean: mean FISTA steps per sample; history: (n_steps,) F after each step; step: eta used.
+    """
+
+    z: Tensor
+    y_hat: Tensor
+    zeros_percent: float
+    psnr_db: float
+    energy: float
+    n_iter_mean: float
+    history: Tensor
+    step: float
+
+
+def _check_scale(step_scale: float) -> None:
+    if not isinstance(step_scale, (int, float)) or not math.isfinite(step_scale) or step_scale <= 0:
+        raise ValueError(f"step_scale must be a number > 0; got {step_scale!r}")
+
+
+@torch.no_grad()
+def solve_for_explorer(
+    decoder: nn.Module,
+    y: Tensor,
+    *,
+    lam: float,
+    beta: float = 0.0,
+    T: float = 0.5,
+    step_scale: float = 1.0,
+    max_iter: int = 200,
+    tol: float = 1e-3,
+) -> LambdaState:
+    """Solve the batch y: (B, P) with :func:`~sparselab.solvers.fista` from z = 0 at step
+    ``eta = step_scale / Lip`` (Lip: :func:`~sparselab.solvers.lipschitz_constant` of the decoder) and
+    measure what the explorer shows. Arguments are validated by :func:`~sparselab.solvers.fista`."""
+    _check_scale(step_scale)
+    eta = step_scale / lipschitz_constant(decoder)
+    res = fista(
+        decoder, y, lam=lam, beta=beta, T=T, step=eta, max_iter=max_iter, tol=tol, track_energy=True
+    )
+    y_hat = decoder(res.z).detach()
+    return LambdaState(
+        z=res.z,
+        y_hat=y_hat,
+        zeros_percent=100.0 * zero_fraction(res.z),
+        psnr_db=float(psnr(y_hat, y, MNIST_STD).mean()),
+        energy=float(res.energy),
+        n_iter_mean=float(res.n_iter.float().mean()),
+        history=res.history,
+        step=eta,
+    )
+
+
+def plot_lambda_state(state: LambdaState, y: Tensor, *, n_show: int = 8):
+    """Inputs and reconstructions (first ``n_show`` of the batch, MNIST-normalised y: (B, 784)),
+    the histogram of the non-zero code values, and the energy along the FISTA steps."""
+    if not isinstance(n_show, int) or not 1 <= n_show <= y.shape[0]:
+        raise ValueError(f"n_show must be an integer in [1, {y.shape[0]}]; got {n_show!r}")
+    width = 9.0
+    fig = plt.figure(figsize=(width, 2 * width / n_show + 3.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=(2 * width / n_show, 3.2))
+    pixels = [
+        (t.detach().cpu().double() * MNIST_STD + MNIST_MEAN).clamp(0, 1).numpy()
+        for t in (y, state.y_hat)
+    ]
+    image_axes = top.subplots(
+        2, n_show, squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05}
+    )
+    for row, (images, name) in enumerate(zip(pixels, ("input", "D(z)"), strict=True)):
+        for k, ax in enumerate(image_axes[row]):
+            ax.imshow(images[k].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+            ax.set_axis_off()
+            if k == 0:
+                ax.set_title(name, fontsize=8, loc="left")
+    ax_hist, ax_energy = bottom.subplots(1, 2)
+    nonzero = state.z[state.z != 0].detach().cpu().double()
+    ax_hist.hist(nonzero.numpy(), bins=40, color=model_color("FISTA"))
+    ax_hist.set_xlabel("non-zero code value $z_{ij}$")
+    ax_hist.set_ylabel("count (entries)")
+    ax_hist.set_title(f"{state.zeros_percent:.1f}% zeros, PSNR {state.psnr_db:.1f} dB", fontsize=9)
+    ax_energy.plot(
+        range(1, len(state.history) + 1),
+        state.history.cpu().double().numpy(),
+        color=model_color("FISTA"),
+    )
+    ax_energy.set_xlabel("FISTA step $k$")
+    ax_energy.set_ylabel("$F(Z_k)$ (energy)")
+    ax_energy.set_title(f"{state.n_iter_mean:.0f} steps per sample on average", fontsize=9)
+    return fig
+
+
+def lambda_explorer(
+    decoder: nn.Module,
+    y: Tensor,
+    *,
+    lam: float = 0.005,
+    beta: float = 0.0,
+    T: float = 0.5,
+    step_scale: float = 1.0,
+    max_iter: int = 200,
+    n_show: int = 8,
+):
+    """Sliders for lam (log scale), beta, T, the step (as a multiple of 1/Lip) and the number of
+    steps; every change re-solves the batch y: (B, P) with FISTA (:func:`solve_for_explorer`) and
+    redraws :func:`plot_lambda_state`. Returns an ``ipywidgets.interactive`` to display."""
+    widgets = _require_ipywidgets()
+    solve_for_explorer(decoder, y, lam=lam, beta=beta, T=T, step_scale=step_scale, max_iter=1)
+
+    def draw(lam, beta, T, step_scale, max_iter):
+        state = solve_for_explorer(
+            decoder, y, lam=lam, beta=beta, T=T, step_scale=step_scale, max_iter=max_iter
+        )
+        _show(plot_lambda_state(state, y, n_show=n_show))
+
+    style = {"description_width": "initial"}
+    return widgets.interactive(
+        draw,
+        lam=widgets.FloatLogSlider(
+            value=lam, base=10, min=-4, max=0, step=0.1, description="lam", style=style
+        ),
+        beta=widgets.FloatSlider(value=beta, min=0.0, max=20.0, step=0.5, description="beta"),
+        T=widgets.FloatSlider(value=T, min=0.0, max=2.0, step=0.05, description="T"),
+        step_scale=widgets.FloatSlider(
+            value=step_scale, min=0.1, max=1.9, step=0.1, description="eta x Lip", style=style
+        ),
+        max_iter=widgets.IntSlider(
+            value=max_iter, min=1, max=500, step=1, description="max steps", style=style
+        ),
+    )
+
+
+@torch.no_grad()
+def step_size_histories(
+    decoder: nn.Module,
+    y: Tensor,
+    *,
+    lam: float,
+    step_scales: Sequence[float] = (0.5, 1.0, 1.9),
+    max_iter: int = 100,
+    momentum: bool = False,
+    positive: bool = True,
+) -> dict[str, Tensor]:
+    """Energy F(z_k) after each of ``max_iter`` steps of ISTA (or FISTA with ``momentum``) from
+    z = 0, for each step ``eta = scale / Lip``; ``positive=False`` lets codes be signed.
+    Returns ``{"eta = 0.5/Lip": (max_iter,), ...}``."""
+    if len(step_scales) == 0:
+        raise ValueError("step_scales must hold at least one scale")
+    for s in step_scales:
+        _check_scale(s)
+    lip = lipschitz_constant(decoder)
+    solve = fista if momentum else ista
+    return {
+        f"eta = {s:g}/Lip": solve(
+            decoder,
+            y,
+            lam=lam,
+            step=s / lip,
+            max_iter=max_iter,
+            tol=0.0,
+            positive=positive,
+            track_energy=True,
+        ).history
+        for s in step_scales
+    }
+
+
+def plot_step_sizes(histories: dict[str, Tensor], *, optimum: float | None = None):
+    """The histories of :func:`step_size_histories` on log-log axes (a gap to ``optimum`` if given;
+    a diverging run shows as a line that climbs)."""
+    return plot_convergence(histories, optimum=optimum, title="ISTA at different step sizes")
+
+
+def step_explorer_figure(
+    decoder: nn.Module,
+    y: Tensor,
+    *,
+    lam: float = 0.005,
+    step_scale: float = 1.0,
+    max_iter: int = 100,
+    positive: bool = True,
+):
+    """What :func:`step_explorer` draws: the energies of ISTA and FISTA from z = 0 at the step
+    ``eta = step_scale / Lip`` (:func:`step_size_histories`), on log-log axes."""
+    curves = {}
+    for name, momentum in (("ISTA", False), ("FISTA", True)):
+        h = step_size_histories(
+            decoder,
+            y,
+            lam=lam,
+            step_scales=(step_scale,),
+            max_iter=max_iter,
+            momentum=momentum,
+            positive=positive,
+        )
+        curves[name] = next(iter(h.values()))
+    return plot_convergence(curves, title=f"step eta = {step_scale:g} / Lip, lam = {lam:g}")
+
+
+def step_explorer(
+    decoder: nn.Module,
+    y: Tensor,
+    *,
+    lam: float = 0.005,
+    step_scale: float = 1.0,
+    max_iter: int = 100,
+    positive: bool = True,
+):
+    """Sliders for the step (a multiple of 1/Lip, up to 2.5) and the number of steps, redrawing
+    :func:`step_explorer_figure` on every change. Returns an ``ipywidgets.interactive``."""
+    widgets = _require_ipywidgets()
+    _check_scale(step_scale)
+
+    def draw(step_scale, max_iter):
+        _show(
+            step_explorer_figure(
+                decoder, y, lam=lam, step_scale=step_scale, max_iter=max_iter, positive=positive
+            )
+        )
+
+    style = {"description_width": "initial"}
+    return widgets.interactive(
+        draw,
+        step_scale=widgets.FloatSlider(
+            value=step_scale, min=0.1, max=2.5, step=0.1, description="eta x Lip", style=style
+        ),
+        max_iter=widgets.IntSlider(
+            value=max_iter, min=10, max=500, step=10, description="steps", style=style
+        ),
+    )

@@ -1,0 +1,346 @@
+"""The lesson checks: right answers pass, missing answers are "not done yet", and each classic
+wrong answer gets its own diagnostic (never a bare False).
+
+The right answers here are written independently of sparselab (torch.std, autograd, explicit
+loops), as a student would write them; the wrong ones are the mistakes the checks claim to spot.
+"""
+
+import math
+
+import pytest
+import torch
+
+from sparselab import checks as C
+
+
+# ---- right answers, written from the formulas -------------------------------------------------
+def reconstruction(y, y_hat):
+    return ((y - y_hat) ** 2).mean(dim=1).sum()
+
+
+def autoencoder_forward(y, W_e, b_e, W_d):
+    return torch.relu(y @ W_e.T + b_e) @ W_d.T
+
+
+def energy(y, z, W, lam):
+    return ((y - z @ W.T) ** 2).mean(dim=1).sum() + lam * z.abs().sum()
+
+
+def soft_threshold(u, t):
+    return torch.clamp(u - t, min=0)
+
+
+def lipschitz(W):
+    return 2 / W.shape[0] * float(torch.linalg.svdvals(W.double())[0]) ** 2
+
+
+def ista_step(z, y, W, lam, eta):
+    grad = 2 / y.shape[1] * (z @ W.T - y) @ W
+    return torch.relu(z - eta * grad - eta * lam)
+
+
+def fista_momentum(x, x_prev, t):
+    t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+    return x + (t - 1) / t_next * (x - x_prev), t_next
+
+
+def fista(y, W, lam, eta, n_iter):
+    x = torch.zeros(y.shape[0], W.shape[1], dtype=y.dtype)
+    x_prev, v, t = x, x, 1.0
+    for _ in range(n_iter):
+        x = ista_step(v, y, W, lam, eta)
+        v, t = fista_momentum(x, x_prev, t)
+        x_prev = x
+    return x
+
+
+def variance_hinge(z, beta, T):
+    return beta * torch.relu(T - z.std(dim=0)).pow(2).sum()
+
+
+def hinge_grad(z, beta, T):
+    """By autograd (NaN at a dead component, replaced by the subgradient 0)."""
+    z = z.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(variance_hinge(z, beta, T), z)
+    return torch.nan_to_num(g, nan=0.0)
+
+
+def lista_forward(y, W_e, b_e, S, n_iter):
+    b = y @ W_e.T + b_e
+    z = torch.relu(b)
+    for _ in range(n_iter):
+        z = torch.relu(b + z @ S.T)
+    return z
+
+
+def lista_from_dictionary(W, lam, eta):
+    P, L = W.shape
+    eye = torch.eye(L, dtype=W.dtype)
+    return (
+        2 * eta / P * W.T,
+        torch.full((L,), -eta * lam, dtype=W.dtype),
+        eye - 2 * eta / P * W.T @ W,
+    )
+
+
+def mlp_decoder(z, W1, b1, W2):
+    return torch.relu(z @ W1.T + b1) @ W2.T
+
+
+def component_image(decoder, j, a):
+    dtype = next(decoder.parameters()).dtype
+    z = torch.zeros(1, decoder.code_dim, dtype=dtype)
+    z[0, j] = a
+    with torch.no_grad():
+        return (decoder(z) - decoder(torch.zeros_like(z)))[0]
+
+
+RIGHT = [
+    (C.check_reconstruction, reconstruction),
+    (C.check_autoencoder_forward, autoencoder_forward),
+    (C.check_energy, energy),
+    (C.check_soft_threshold, soft_threshold),
+    (C.check_lipschitz, lipschitz),
+    (C.check_ista_step, ista_step),
+    (C.check_fista_momentum, fista_momentum),
+    (C.check_fista, fista),
+    (C.check_variance_hinge, variance_hinge),
+    (C.check_hinge_grad, hinge_grad),
+    (C.check_lista_forward, lista_forward),
+    (C.check_lista_from_dictionary, lista_from_dictionary),
+    (C.check_mlp_decoder, mlp_decoder),
+    (C.check_component_image, component_image),
+]
+CHECKS = [check for check, _ in RIGHT]
+
+
+@pytest.mark.parametrize("check, answer", RIGHT, ids=lambda x: getattr(x, "__name__", ""))
+def test_right_answer_passes(check, answer):
+    result = check(answer)
+    assert result.status == C.PASS, result
+    assert result and repr(result).startswith("✔") and "cases pass" in result.message
+
+
+def _stub(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("student", [_stub, lambda *a: None], ids=["raises", "returns None"])
+def test_missing_answer_is_not_done(check, student):
+    result = check(student)
+    assert result.status == C.NOT_DONE and not result
+    assert "not done yet" in repr(result)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_a_crash_is_reported_with_its_message(check):
+    def crash(*args):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    result = check(crash)
+    assert result.status == C.FAIL
+    assert "raised RuntimeError: mat1 and mat2 shapes cannot be multiplied" in result.message
+
+
+# ---- wrong answers and the diagnostic each must get -----------------------------------------
+def _ista(threshold=None, grad_scale=1.0, sign=1.0, two_sided=False):
+    def step(z, y, W, lam, eta):
+        u = z - sign * eta * grad_scale * 2 / y.shape[1] * (z @ W.T - y) @ W
+        t = eta * lam if threshold is None else threshold(lam, eta)
+        return torch.sign(u) * torch.relu(u.abs() - t) if two_sided else torch.relu(u - t)
+
+    return step
+
+
+def _momentum(coef):
+    def update(x, x_prev, t):
+        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        return x + coef(t, t_next) * (x - x_prev), t_next
+
+    return update
+
+
+def _fista_with(update=None, steps=lambda n: n):
+    def run(y, W, lam, eta, n_iter):
+        x = torch.zeros(y.shape[0], W.shape[1], dtype=y.dtype)
+        x_prev, v, t = x, x, 1.0
+        for _ in range(steps(n_iter)):
+            x = ista_step(v, y, W, lam, eta)
+            v, t = (x, t) if update is None else update(x, x_prev, t)
+            x_prev = x
+        return x
+
+    return run
+
+
+def _std_biased(z):
+    return z.std(dim=0, unbiased=False)
+
+
+def _hinge_grad_formula(ddof=1, relu=True, sign=1.0, nan_safe=True):
+    def grad(z, beta, T):
+        B = z.shape[0]
+        c = z - z.mean(dim=0)
+        s = c.pow(2).sum(dim=0).div(B - ddof).sqrt()
+        gap = torch.relu(T - s) if relu else T - s
+        d = s.clamp_min(1e-12) if nan_safe else s
+        return sign * -2 * beta * gap * c / ((B - ddof) * d)
+
+    return grad
+
+
+def _lista(bias_in_loop=True, relu=True, extra=0):
+    def forward(y, W_e, b_e, S, n_iter):
+        b = y @ W_e.T + b_e
+        z = torch.relu(b)
+        for _ in range(n_iter + extra):
+            u = (b if bias_in_loop else y @ W_e.T) + z @ S.T
+            z = torch.relu(u) if relu else u
+        return z
+
+    return forward
+
+
+def _image(subtract=True, amplitude=True, shift=0):
+    def image(decoder, j, a):
+        z = torch.zeros(1, decoder.code_dim, dtype=next(decoder.parameters()).dtype)
+        z[0, (j + shift) % decoder.code_dim] = a if amplitude else 1.0
+        with torch.no_grad():
+            out = decoder(z)[0]
+            return out - decoder(torch.zeros_like(z))[0] if subtract else out
+
+    return image
+
+
+WRONG = [
+    # lesson 1
+    ("rec-batch-mean", C.check_reconstruction, lambda y, yh: ((y - yh) ** 2).mean(), "averaged over the batch"),
+    ("rec-sum-pixels", C.check_reconstruction, lambda y, yh: ((y - yh) ** 2).sum(), "divide by P"),
+    ("rec-abs", C.check_reconstruction, lambda y, yh: (y - yh).abs().mean(dim=1).sum(), "absolute error"),
+    ("rec-per-sample", C.check_reconstruction, lambda y, yh: ((y - yh) ** 2).mean(dim=1), "one value per sample"),
+    ("ae-no-relu", C.check_autoencoder_forward, lambda y, We, be, Wd: (y @ We.T + be) @ Wd.T, "forgot the relu"),
+    ("ae-no-bias", C.check_autoencoder_forward, lambda y, We, be, Wd: torch.relu(y @ We.T) @ Wd.T, "forgot the bias"),
+    ("ae-code", C.check_autoencoder_forward, lambda y, We, be, Wd: torch.relu(y @ We.T + be), "returned the code"),
+    ("ae-transposed", C.check_autoencoder_forward, lambda y, We, be, Wd: (torch.relu(y @ We.T + be) @ Wd.T).T, "transposed"),
+    # lesson 2
+    ("energy-batch-mean", C.check_energy, lambda y, z, W, lam: ((y - z @ W.T) ** 2).mean() + lam * z.abs().sum(), "averaged the reconstruction over the batch"),
+    ("energy-no-lam", C.check_energy, lambda y, z, W, lam: ((y - z @ W.T) ** 2).mean(dim=1).sum() + z.abs().sum(), "forgot lam"),
+    ("energy-no-abs", C.check_energy, lambda y, z, W, lam: ((y - z @ W.T) ** 2).mean(dim=1).sum() + lam * z.sum(), "absolute value"),
+    ("energy-l2", C.check_energy, lambda y, z, W, lam: ((y - z @ W.T) ** 2).mean(dim=1).sum() + lam * (z**2).sum(), "squared L2"),
+    ("energy-W-z", C.check_energy, lambda y, z, W, lam: ((y - W @ z) ** 2).mean(dim=1).sum(), "z @ W.T"),
+    # lesson 3
+    ("st-two-sided", C.check_soft_threshold, lambda u, t: torch.sign(u) * torch.relu(u.abs() - t), "two-sided"),
+    ("st-no-relu", C.check_soft_threshold, lambda u, t: u - t, "forgot the relu"),
+    ("st-hard", C.check_soft_threshold, lambda u, t: u * (u > t), "hard threshold"),
+    ("st-plus", C.check_soft_threshold, lambda u, t: torch.relu(u + t), "wrong direction"),
+    ("st-relu-minus", C.check_soft_threshold, lambda u, t: torch.relu(u) - t, "relu(u) - threshold"),
+    ("st-float32", C.check_soft_threshold, lambda u, t: torch.relu(u - t).float(), "expected dtype torch.float64"),
+    ("st-in-place", C.check_soft_threshold, lambda u, t: u.sub_(t).clamp_(min=0), "modified its input in place"),
+    ("lip-frobenius", C.check_lipschitz, lambda W: 2 / W.shape[0] * float((W**2).sum()), "Frobenius"),
+    ("lip-no-2", C.check_lipschitz, lambda W: lipschitz(W) / 2, "forgot the factor 2"),
+    ("lip-no-P", C.check_lipschitz, lambda W: lipschitz(W) * W.shape[0], "forgot the factor 1/P"),
+    ("lip-not-squared", C.check_lipschitz, lambda W: 2 / W.shape[0] * float(torch.linalg.svdvals(W)[0]), "square the spectral norm"),
+    ("ista-lam", C.check_ista_step, _ista(threshold=lambda lam, eta: lam), "used lam instead of eta * lam"),
+    ("ista-sign", C.check_ista_step, _ista(sign=-1.0), "sign error"),
+    ("ista-no-2/P", C.check_ista_step, lambda z, y, W, lam, eta: torch.relu(z - eta * (z @ W.T - y) @ W - eta * lam), "forgot the factor 2/P"),
+    ("ista-no-1/P", C.check_ista_step, lambda z, y, W, lam, eta: torch.relu(z - eta * 2 * (z @ W.T - y) @ W - eta * lam), "forgot the factor 1/P"),
+    ("ista-two-sided", C.check_ista_step, _ista(two_sided=True), "negative values"),
+    ("ista-no-prox", C.check_ista_step, lambda z, y, W, lam, eta: z - eta * 2 / y.shape[1] * (z @ W.T - y) @ W, "forgot the proximal step"),
+    # lesson 4
+    ("mom-t_k", C.check_fista_momentum, _momentum(lambda t, tn: (t - 1) / t), "used t_k instead of t_{k+1}"),
+    ("mom-t_next", C.check_fista_momentum, _momentum(lambda t, tn: (tn - 1) / tn), "(t_{k+1} - 1) / t_{k+1}"),
+    ("mom-none", C.check_fista_momentum, lambda x, xp, t: (x, (1 + math.sqrt(1 + 4 * t * t)) / 2), "forgot the momentum"),
+    ("mom-sign", C.check_fista_momentum, _momentum(lambda t, tn: (1 - t) / tn), "sign error"),
+    ("mom-no-square", C.check_fista_momentum, lambda x, xp, t: (x + (t - 1) / ((1 + math.sqrt(1 + 4 * t)) / 2) * (x - xp), (1 + math.sqrt(1 + 4 * t)) / 2), "forget the square"),
+    ("mom-swapped", C.check_fista_momentum, lambda x, xp, t: fista_momentum(x, xp, t)[::-1], "return (v, t_next)"),
+    ("fista-ista", C.check_fista, _fista_with(None), "this is ISTA"),
+    ("fista-t_k", C.check_fista, _fista_with(_momentum(lambda t, tn: (t - 1) / t)), "used t_k instead of t_{k+1}"),
+    ("fista-extra-step", C.check_fista, _fista_with(fista_momentum, steps=lambda n: n + 1), "one step too many"),
+    ("fista-missing-step", C.check_fista, _fista_with(fista_momentum, steps=lambda n: n - 1), "one step too few"),
+    # lesson 5
+    ("hinge-biased", C.check_variance_hinge, lambda z, b, T: b * torch.relu(T - _std_biased(z)).pow(2).sum(), "biased std"),
+    ("hinge-no-relu", C.check_variance_hinge, lambda z, b, T: b * (T - z.std(dim=0)).pow(2).sum(), "forgot the relu"),
+    ("hinge-no-square", C.check_variance_hinge, lambda z, b, T: b * torch.relu(T - z.std(dim=0)).sum(), "forgot the square"),
+    ("hinge-variance", C.check_variance_hinge, lambda z, b, T: b * torch.relu(T - z.var(dim=0)).pow(2).sum(), "variance instead"),
+    ("hinge-dim1", C.check_variance_hinge, lambda z, b, T: b * torch.relu(T - z.std(dim=1)).pow(2).sum(), "over the batch (dim=0)"),
+    ("hinge-mean", C.check_variance_hinge, lambda z, b, T: b * torch.relu(T - z.std(dim=0)).pow(2).mean(), "SUM over j"),
+    ("hinge-vector", C.check_variance_hinge, lambda z, b, T: b * torch.relu(T - z.std(dim=0)).pow(2), "one value per component"),
+    ("grad-sign", C.check_hinge_grad, _hinge_grad_formula(sign=-1.0), "sign error"),
+    ("grad-biased", C.check_hinge_grad, _hinge_grad_formula(ddof=0), "biased std"),
+    ("grad-no-relu", C.check_hinge_grad, _hinge_grad_formula(relu=False), "forgot the relu"),
+    ("grad-nan", C.check_hinge_grad, _hinge_grad_formula(nan_safe=False), "NaN for a dead component"),
+    # lesson 6
+    ("lista-extra", C.check_lista_forward, _lista(extra=1), "one iteration too many"),
+    ("lista-fewer", C.check_lista_forward, _lista(extra=-1), "one iteration too few"),
+    ("lista-no-bias", C.check_lista_forward, _lista(bias_in_loop=False), "missing bias in the loop"),
+    ("lista-no-relu", C.check_lista_forward, _lista(relu=False), "forgot the relu in the loop"),
+    ("lfd-no-2", C.check_lista_from_dictionary, lambda W, lam, eta: (eta / W.shape[0] * W.T, torch.full((W.shape[1],), -eta * lam, dtype=W.dtype), torch.eye(W.shape[1], dtype=W.dtype) - eta / W.shape[0] * W.T @ W), "forgot the factor 2"),
+    ("lfd-bias-sign", C.check_lista_from_dictionary, lambda W, lam, eta: (lambda We, be, S: (We, -be, S))(*lista_from_dictionary(W, lam, eta)), "sign error in the bias"),
+    ("lfd-no-eye", C.check_lista_from_dictionary, lambda W, lam, eta: (lambda We, be, S: (We, be, S - torch.eye(S.shape[0], dtype=S.dtype)))(*lista_from_dictionary(W, lam, eta)), "forgot the identity"),
+    # lesson 7
+    ("mlp-no-relu", C.check_mlp_decoder, lambda z, W1, b1, W2: (z @ W1.T + b1) @ W2.T, "forgot the relu"),
+    ("mlp-no-bias", C.check_mlp_decoder, lambda z, W1, b1, W2: torch.relu(z @ W1.T) @ W2.T, "forgot the bias"),
+    ("mlp-relu-out", C.check_mlp_decoder, lambda z, W1, b1, W2: torch.relu((z @ W1.T + b1) @ W2.T), "relu on the output"),
+    ("img-no-subtract", C.check_component_image, _image(subtract=False), "subtract the image of the zero code"),
+    ("img-no-amplitude", C.check_component_image, _image(amplitude=False), "ignored the amplitude"),
+    ("img-off-by-one", C.check_component_image, _image(shift=1), "component j + 1"),
+    ("img-2d", C.check_component_image, lambda d, j, a: _image()(d, j, a)[None], "(1, P)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "check, student, diagnostic", [w[1:] for w in WRONG], ids=[w[0] for w in WRONG]
+)
+def test_known_wrong_answer_gets_its_diagnostic(check, student, diagnostic):
+    result = check(student)
+    assert result.status == C.FAIL and not result
+    assert diagnostic in result.message, result
+    assert repr(result).startswith("✘") and "(case: " in result.message
+
+
+def test_strict_mode_raises_only_on_failure():
+    C.set_strict(True)
+    try:
+        assert C.check_soft_threshold(soft_threshold)
+        with pytest.raises(C.CheckFailed, match="not done yet"):
+            C.check_soft_threshold(_stub)
+        with pytest.raises(C.CheckFailed, match="forgot the relu"):
+            C.check_soft_threshold(lambda u, t: u - t)
+    finally:
+        C.set_strict(False)
+    assert not C.check_soft_threshold(lambda u, t: u - t)  # back to reporting
+
+
+# ---- the collapse experiment ------------------------------------------------------------------
+def _history(l1, norms):
+    return {"code_l1": l1, "column_norm": norms}
+
+
+@pytest.mark.parametrize(
+    "history, diagnostic",
+    [
+        (_history([20.0, 21.0, 21.0, 20.5], [1.0, 1.0, 1.0, 1.0]), "you normalised the columns"),
+        (_history([20.0, 21.0, 21.0], [1.0, 1.1, 1.15]), "the column norms did not grow"),
+        (_history([20.0, 19.0, 18.0], [1.0, 2.0, 3.0]), "the code L1 norms did not shrink"),
+        (_history([20.0, float("nan"), 5.0], [1.0, 2.0, 3.0]), "diverged"),
+        (_history([20.0, 10.0], [1.0, 3.0]), "at least 3 epochs"),
+        (_history([20.0, 10.0, 5.0], [1.0, 3.0]), "'column_norm' has 2"),
+        ({"l1": [1.0, 0.5, 0.1]}, "lacks ['code_l1', 'column_norm']"),
+        ([1.0, 0.5], "expected a dict"),
+        (_history([0.0, 0.0, 0.0], [1.0, 2.0, 3.0]), "all zero"),
+        (_history([10.0, 20.0, 19.0], [1.0, 2.0, 3.0]), "peak 20"),
+    ],
+)
+def test_collapse_diagnostics(history, diagnostic):
+    result = C.check_collapse(history)
+    assert result.status == C.FAIL and diagnostic in result.message, result
+
+
+def test_collapse_passes_on_a_collapsing_history_and_calls_a_function():
+    history = _history([24.0, 21.0, 17.0, 12.0], [1.4, 2.3, 3.2, 3.9])
+    assert C.check_collapse(history)
+    assert C.check_collapse(_history([10.0, 20.0, 12.0], [1.0, 2.0, 3.0]))  # the peak counts
+    result = C.check_collapse(lambda n: _history([24.0, 12.0, 6.0][:n], [1.0, 2.0, 3.0][:n]), 3)
+    assert result and result.value["code_l1"] == [24.0, 12.0, 6.0]
+    assert C.check_collapse(_stub).status == C.NOT_DONE

@@ -1,0 +1,109 @@
+"""``python -m sparselab train`` and ``evaluate``: outputs, and clean errors on bad arguments."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sparselab.cli import main
+from sparselab.train import TrainConfig
+
+SMALL = ["--n-train", "500", "--n-val", "250", "--n-test", "250", "--device", "cpu"]
+
+
+def _snapshot(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "vdl"
+    argv = ["train", "--preset", "mnist-vdl", "--out", str(out), "--epochs", "2", "--lam", "0.01"]
+    assert main(argv + SMALL + ["--no-progress"]) == 0
+    return out
+
+
+def test_train_writes_the_run(run_dir):
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "history.csv", "metrics.json", "checkpoint.pt"} <= names
+    assert {"decoder.pt", "encoder.pt"} <= names
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["lam"] == 0.01 and config["epochs"] == 2 and config["n_train"] == 500
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for key in ("val_psnr", "val_zero_fraction", "test_psnr", "test_zero_fraction", "best_epoch"):
+        assert key in metrics
+    assert metrics["seconds"] > 0
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    assert len(lines) == 3 and "val_psnr" in lines[0] and "fista_iter" in lines[0]
+
+
+def test_evaluate_writes_json_next_to_the_run(run_dir):
+    argv = ["evaluate", "denoise", "--run", str(run_dir), "--noise", "1.0", "--n-test", "200"]
+    assert main(argv) == 0
+    denoised = json.loads((run_dir / "denoise.json").read_text())
+    assert set(denoised) == {"1.0"} and denoised["1.0"]["noisy_psnr"] == pytest.approx(
+        10.2, abs=0.3
+    )
+    argv = ["evaluate", "classify", "--run", str(run_dir), "--per-class", "5", "--seeds", "0"]
+    assert main(argv + ["--n-test", "200", "--epochs", "20", "--classifier", "linear"]) == 0
+    classified = json.loads((run_dir / "classify.json").read_text())
+    assert set(classified) == {"codes", "pixels"}
+    assert 0 <= classified["pixels"]["linear"]["5"]["mean"] <= 1
+
+
+def test_every_config_field_is_an_option(tmp_path):
+    import argparse
+
+    from sparselab.train import _overrides, add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["--out", str(tmp_path), "--normalize-columns", "true", "--n-val", "none"]
+    argv += ["--T", "0.25", "--code-dim", "64", "--patches-file", "p.npz"]
+    overrides = _overrides(parser.parse_args(argv))
+    assert overrides == {
+        "normalize_columns": True,
+        "T": 0.25,
+        "code_dim": 64,
+        "patches_file": "p.npz",
+    }
+    for field in TrainConfig.__dataclass_fields__:
+        assert f"--{field.replace('_', '-')}" in parser.format_help()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--preset", "mnist-foo", "--out", "{tmp}/run"], "preset"),
+        (["train", "--preset", "mnist-vdl", "--lam", "-0.1", "--out", "{tmp}/run"], "lam"),
+        (["train", "--preset", "patches-vdl", "--out", "{tmp}/run"], "patches_file"),
+        (["train", "--resume", "--out", "{tmp}/run"], "checkpoint"),
+        (["evaluate", "denoise", "--run", "{tmp}/run"], "missing"),
+        (["evaluate", "classify", "--run", "{tmp}", "--per-class", "0"], "per-class"),
+    ],
+)
+def test_bad_arguments_give_one_line_exit_2_and_write_nothing(tmp_path, capsys, argv, message):
+    before = _snapshot(tmp_path)
+    assert main([a.format(tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "error" in err[0] and message in err[0]
+    assert _snapshot(tmp_path) == before
+
+
+def test_train_refuses_a_folder_holding_a_run(run_dir, capsys):
+    before = _snapshot(run_dir)
+    assert main(["train", "--preset", "mnist-sdl", "--out", str(run_dir)] + SMALL) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert _snapshot(run_dir) == before
+
+
+def test_python_dash_m_exit_status(tmp_path):
+    out = tmp_path / "x"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparselab", "train", "--preset", "nope", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()

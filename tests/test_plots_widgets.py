@@ -1,0 +1,199 @@
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from sparselab import LinearDictionary, fista, load_mnist, mnist_denormalize, plots, widgets  # noqa: E402
+from sparselab.metrics import psnr, zero_fraction  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_warnings_and_close():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+    plt.close("all")
+
+
+def _images(fig):
+    return [im for ax in fig.axes for im in ax.get_images()]
+
+
+def test_model_colors_are_distinct():
+    names = ("SDL", "SDL-NL", "VDL", "VDL-NL")
+    assert set(names) <= set(plots.MODEL_COLORS)
+    assert len({plots.MODEL_COLORS[n] for n in names}) == 4
+    assert plots.model_color("SDL") == plots.MODEL_COLORS["SDL"]
+
+
+def test_show_images_normalized_maps_back_to_pixels():
+    x = load_mnist("train", n=6).x
+    fig = plots.show_images(x, n_rows=2)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 6 and len(_images(fig)) == 6
+    shown = _images(fig)[0].get_array()
+    expected = mnist_denormalize(x[0]).clamp(0, 1).reshape(28, 28).numpy()
+    np.testing.assert_allclose(shown, expected, atol=1e-6)
+    raw = plots.show_images(
+        load_mnist("train", n=3, normalize=False).x, normalized=False, titles=["a", "b", "c"]
+    )
+    np.testing.assert_allclose(_images(raw)[0].get_array(), expected, atol=1e-6)
+    assert [ax.get_title() for ax in raw.axes] == ["a", "b", "c"]
+
+
+def test_show_images_grid_shapes_and_errors():
+    x = torch.zeros(7, 28, 28)
+    fig = plots.show_images(x, n_cols=3)
+    assert len(fig.axes) == 9 and len(_images(fig)) == 7  # 3x3 grid, 2 empty cells
+    with pytest.raises(ValueError, match="x must"):
+        plots.show_images(torch.zeros(3, 100))
+    with pytest.raises(ValueError, match="n_cols"):
+        plots.show_images(x, n_cols=0)
+    with pytest.raises(ValueError, match="titles"):
+        plots.show_images(x, titles=["a"])
+
+
+def test_show_atoms_symmetric_scaling():
+    w = torch.randn(784, 12, generator=torch.Generator().manual_seed(0))
+    fig = plots.show_atoms(w, n_rows=3)
+    images = _images(fig)
+    assert len(images) == 12
+    for k, im in enumerate(images):
+        vmin, vmax = im.get_clim()
+        assert vmin == pytest.approx(-vmax)
+        assert vmax == pytest.approx(float(w[:, k].abs().max()))
+    assert len(_images(plots.show_atoms(w, max_atoms=5))) == 5
+    with pytest.raises(ValueError, match="weight"):
+        plots.show_atoms(torch.zeros(10, 3))
+
+
+def test_plot_soft_threshold_lines():
+    fig = plots.plot_soft_threshold((0.5, 1.0))
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert len(ax.get_lines()) == 1 + 2 + 2  # identity, two thresholds, two axis lines
+        assert ax.get_xlabel()
+    # the non-negative panel draws relu(u - t): check one curve against the formula
+    u, v = fig.axes[1].get_lines()[1].get_data()
+    np.testing.assert_allclose(v, np.maximum(u - 0.5, 0.0), atol=1e-12)
+    with pytest.raises(ValueError, match="thresholds"):
+        plots.plot_soft_threshold((-1.0,))
+
+
+def test_plot_convergence_gap_and_reference_slopes():
+    k = np.arange(1, 51)
+    fig = plots.plot_convergence(
+        {"ISTA": 2 + 1 / k, "FISTA": 2 + 1 / k**2}, optimum=2.0, reference_slopes=(1, 2)
+    )
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    lines = ax.get_lines()
+    assert len(lines) == 4
+    np.testing.assert_allclose(lines[0].get_ydata(), 1 / k, rtol=1e-9)
+    assert lines[0].get_color() == plots.MODEL_COLORS["ISTA"]
+    with pytest.raises(ValueError, match="histories"):
+        plots.plot_convergence({})
+
+
+def test_plot_history_panels_and_overlay():
+    rows = [{"epoch": e, "loss": 1 / e, "val_psnr": 10 + e} for e in range(1, 6)]
+    fig = plots.plot_history(rows, ["loss", "val_psnr"], label="SDL")
+    assert len(fig.axes) == 2
+    assert fig.axes[1].get_ylabel() == "val_psnr (dB)"
+    fig = plots.plot_history(rows[:3], ["loss", "val_psnr"], label="VDL", fig=fig)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 2]
+    assert fig.axes[0].get_lines()[1].get_color() == plots.MODEL_COLORS["VDL"]
+    with pytest.raises(ValueError, match="no"):
+        plots.plot_history(rows, ["missing"])
+
+
+def test_plot_sparsity_psnr():
+    pts = {"SDL": [(90.0, 18.0), (80.0, 20.0)], "VDL-NL": [(92.0, 21.0)]}
+    fig = plots.plot_sparsity_psnr(pts, annotations={"SDL": ["a", "b"]})
+    (ax,) = fig.axes
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    np.testing.assert_allclose(lines[0].get_xdata(), [80.0, 90.0])  # sorted by sparsity
+    assert "%" in ax.get_xlabel() and "dB" in ax.get_ylabel()
+    with pytest.raises(ValueError, match="pairs"):
+        plots.plot_sparsity_psnr({"SDL": [1.0, 2.0]})
+
+
+@pytest.fixture
+def dictionary_and_batch():
+    y = load_mnist("train", n=32).x.double()
+    dec = LinearDictionary(64, 784).double()
+    with torch.no_grad():  # atoms: normalised validation digits, so that codes are not all zero
+        dec.weight.copy_(load_mnist("val", n=64).x.double().T)
+        dec.normalize_columns_()
+    return dec, y
+
+
+def test_solve_for_explorer_matches_fista_and_metrics(dictionary_and_batch):
+    dec, y = dictionary_and_batch
+    state = widgets.solve_for_explorer(dec, y, lam=0.01, step_scale=0.5, max_iter=50)
+    res = fista(dec, y, lam=0.01, step=state.step, max_iter=50)
+    torch.testing.assert_close(state.z, res.z)
+    assert state.zeros_percent == pytest.approx(100 * zero_fraction(res.z))
+    assert state.psnr_db == pytest.approx(float(psnr(dec(res.z).detach(), y, 0.3081).mean()))
+    assert int(res.n_iter.max()) > 1
+    assert len(state.history) >= int(res.n_iter.max())  # the batch stops at a multiple of 8
+    assert state.energy == pytest.approx(float(state.history[-1]))
+    with pytest.raises(ValueError, match="step_scale"):
+        widgets.solve_for_explorer(dec, y, lam=0.01, step_scale=0)
+    with pytest.raises(ValueError, match="lam"):
+        widgets.solve_for_explorer(dec, y, lam=-1.0)
+
+
+def test_larger_lambda_gives_sparser_codes(dictionary_and_batch):
+    dec, y = dictionary_and_batch
+    zeros = [widgets.solve_for_explorer(dec, y, lam=lam).zeros_percent for lam in (1e-3, 1e-1)]
+    assert zeros[0] < zeros[1]
+
+
+def test_plot_lambda_state(dictionary_and_batch):
+    dec, y = dictionary_and_batch
+    state = widgets.solve_for_explorer(dec, y, lam=0.01, max_iter=20)
+    fig = widgets.plot_lambda_state(state, y, n_show=4)
+    assert len(_images(fig)) == 8 and len(fig.axes) == 10
+    with pytest.raises(ValueError, match="n_show"):
+        widgets.plot_lambda_state(state, y, n_show=100)
+
+
+def test_step_size_histories_diverge_beyond_two_over_lip(dictionary_and_batch):
+    """ISTA decreases F monotonically for eta <= 1/Lip; with signed codes it blows up for
+    eta > 2/Lip (along the top eigenvector of W^T W the error is multiplied by 1 - eta Lip)."""
+    dec, y = dictionary_and_batch
+    h = widgets.step_size_histories(
+        dec, y, lam=0.01, step_scales=(1.0, 3.0), max_iter=60, positive=False
+    )
+    safe, unsafe = h["eta = 1/Lip"], h["eta = 3/Lip"]
+    assert safe.shape == (60,)
+    assert bool((safe[1:] <= safe[:-1] + 1e-9).all())
+    assert float(unsafe[-1]) > 1e3 * float(unsafe[0])
+    assert len(widgets.plot_step_sizes(h).axes[0].get_lines()) == 2
+
+
+def test_step_explorer_figure_draws_ista_and_fista(dictionary_and_batch):
+    dec, y = dictionary_and_batch
+    fig = widgets.step_explorer_figure(dec, y, lam=0.01, max_iter=30)
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["ISTA", "FISTA"]
+    expected = widgets.step_size_histories(dec, y, lam=0.01, step_scales=(1.0,), max_iter=30)
+    np.testing.assert_allclose(lines[0].get_ydata(), next(iter(expected.values())).numpy())
+
+
+def test_explorers_build_widgets(dictionary_and_batch):
+    pytest.importorskip("ipywidgets")
+    dec, y = dictionary_and_batch
+    w = widgets.lambda_explorer(dec, y, max_iter=5, n_show=2)
+    assert {c.description for c in w.children[:-1]} >= {"lam", "beta", "T"}
+    s = widgets.step_explorer(dec, y, max_iter=10)
+    assert len(s.children) == 3  # two sliders and the output
