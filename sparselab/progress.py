@@ -14,4 +14,6 @@ def progress(iterable: Iterable | None = None, *, enabled: bool = True, **kwargs
     """``tqdm.auto.tqdm`` with ``disable`` driven by ``enabled`` (tqdm still honours TQDM_DISABLE)."""
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", False)
-    return tqdm(iterable, disable=not enabled or None, **kwargs)
+    if not enabled:  # otherwise leave `disable` unset so that TQDM_DISABLE still applies
+        kwargs["disable"] = True
+    return tqdm(iterable, **kwargs)

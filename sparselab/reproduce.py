@@ -29,7 +29,7 @@ import torch
 from .evaluate import classify, denoise
 from .train import PRESETS, load_run, load_split, make_config, train
 
-__all__ = ["LAM_GRIDS", "plan", "reproduce"]
+__all__ = ["LAM_GRIDS", "plan", "reproduce", "load_results", "summarize"]
 
 # lam values of each sweep (sparsity against PSNR); the preset's own value is always included
 LAM_GRIDS = {
@@ -87,14 +87,20 @@ def _write_json(obj, path: Path) -> None:
 
 
 def _run_one(config, run_dir: Path, progress: bool) -> None:
+    """Train, resume an interrupted run, or extend a finished one to ``config.epochs``."""
     if (run_dir / "metrics.json").is_file():
-        return  # done
+        saved = json.loads((run_dir / "config.json").read_text())
+        if saved["epochs"] >= config.epochs:
+            return  # done
+        for stale in ("metrics.json", "denoise.json", "classify.json"):
+            (run_dir / stale).unlink(missing_ok=True)
     resume = (run_dir / "checkpoint.pt").is_file()
     train(config, run_dir, progress=progress, resume=resume)
 
 
 def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bool):
-    """Evaluate a finished run (skipping what exists) and copy its compact results."""
+    """Evaluate a finished run (skipping what exists) and copy its compact results; returns the
+    files written and the run's config."""
     run = load_run(run_dir)
     x_test, scale = load_split(config, "test")
     if not (run_dir / "denoise.json").is_file():
@@ -115,7 +121,7 @@ def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_clas
     if with_atoms:
         atoms = _component_images(run.decoder)
         torch.save(atoms.half().clone(), art_dir / "atoms.pt")
-    return sorted(files) + (["atoms.pt"] if with_atoms else [])
+    return sorted(files) + (["atoms.pt"] if with_atoms else []), run.config
 
 
 @torch.no_grad()
@@ -145,44 +151,91 @@ def reproduce(
     results_dir = Path(results_dir) / data
     manifest_path = results_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
-    known = {(m["preset"], m["lam"], m["seed"]) for m in manifest}
+    index = {(m["preset"], m["lam"], m["seed"]): i for i, m in enumerate(manifest)}
     for (preset, lam, seed), config in zip(points, configs, strict=True):
         run_dir = Path(runs_dir) / data / preset / f"lam{lam:g}" / f"seed{seed}"
         start = time.perf_counter()
         _run_one(config, run_dir, progress)
         art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
-        files = _export(
+        files, run_config = _export(
             config,
             run_dir,
             art_dir,
             with_atoms=seed == 0,
             with_classify=data == "mnist" and lam == PRESETS[preset].lam,
         )
-        if (preset, lam, seed) in known:
-            continue
         base = PRESETS[preset]
         changed = {
-            f.name: getattr(config, f.name)
-            for f in dataclasses.fields(config)
-            if getattr(config, f.name) != getattr(base, f.name)
+            f.name: getattr(run_config, f.name)  # what the run on disk was trained with
+            for f in dataclasses.fields(run_config)
+            if getattr(run_config, f.name) != getattr(base, f.name)
         }
-        manifest.append(
+        entry = {
+            "preset": preset,
+            "lam": lam,
+            "seed": seed,
+            "overrides": changed,
+            "dir": str(art_dir.relative_to(results_dir)),
+            "files": files,
+            "seconds": json.loads((run_dir / "metrics.json").read_text())["seconds"],
+            "wall_seconds_this_call": time.perf_counter() - start,
+            "machine": _machine(),
+            "date": datetime.date.today().isoformat(),
+            "command": command,
+        }
+        key = (preset, lam, seed)
+        if key not in index:
+            index[key] = len(manifest)
+            manifest.append(entry)
+        elif manifest[index[key]]["overrides"] != changed:  # the run was extended
+            manifest[index[key]] = entry
+        _write_json(manifest, manifest_path)
+    return manifest
+
+
+def load_results(data: str, results_dir: str | Path = "book/results") -> list[dict]:
+    """The manifest's entries of ``results_dir/<data>``, each with its files loaded: ``metrics``,
+    ``history``, ``denoise``, ``classify`` (dicts, where present) and ``atoms`` ((L, P) float32
+    tensor, where present)."""
+    root = Path(results_dir) / data
+    if not (root / "manifest.json").is_file():
+        raise FileNotFoundError(f"no results in {root}: run `python -m sparselab reproduce {data}`")
+    entries = []
+    for entry in json.loads((root / "manifest.json").read_text()):
+        entry = dict(entry)
+        for name in entry["files"]:
+            path = root / entry["dir"] / name
+            key = name.rsplit(".", 1)[0]
+            if name.endswith(".pt"):
+                entry[key] = torch.load(path, weights_only=True).float()
+            else:
+                entry[key] = json.loads(path.read_text())
+        entries.append(entry)
+    return entries
+
+
+def summarize(entries: list[dict]) -> list[dict]:
+    """One row per (preset, lam): test PSNR and % zeros as mean and std over seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for e in entries:
+        groups.setdefault((e["preset"], e["lam"]), []).append(e["metrics"])
+    rows = []
+    for (preset, lam), ms in sorted(groups.items()):
+        psnrs = torch.tensor([m["test_psnr"] for m in ms])
+        zeros = torch.tensor([100 * m["test_zero_fraction"] for m in ms])
+        rows.append(
             {
                 "preset": preset,
                 "lam": lam,
-                "seed": seed,
-                "overrides": changed,
-                "dir": str(art_dir.relative_to(results_dir)),
-                "files": files,
-                "seconds": json.loads((run_dir / "metrics.json").read_text())["seconds"],
-                "wall_seconds_this_call": time.perf_counter() - start,
-                "machine": _machine(),
-                "date": datetime.date.today().isoformat(),
-                "command": command,
+                "seeds": len(ms),
+                "test_psnr": psnrs.mean().item(),
+                "test_psnr_std": psnrs.std().item() if len(ms) > 1 else 0.0,
+                "zeros_percent": zeros.mean().item(),
+                "zeros_percent_std": zeros.std().item() if len(ms) > 1 else 0.0,
+                "epochs": ms[0]["epochs"],
             }
         )
-        _write_json(manifest, manifest_path)
-    return manifest
+    return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

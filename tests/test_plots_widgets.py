@@ -197,3 +197,11 @@ def test_explorers_build_widgets(dictionary_and_batch):
     assert {c.description for c in w.children[:-1]} >= {"lam", "beta", "T"}
     s = widgets.step_explorer(dec, y, max_iter=10)
     assert len(s.children) == 3  # two sliders and the output
+
+
+def test_step_size_histories_validates(dictionary_and_batch):
+    dec, y = dictionary_and_batch
+    with pytest.raises(ValueError, match="step_scales"):
+        widgets.step_size_histories(dec, y, lam=0.01, step_scales=())
+    with pytest.raises(ValueError, match="step_scale"):
+        widgets.step_size_histories(dec, y, lam=0.01, step_scales=(1.0, -2.0))

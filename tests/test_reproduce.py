@@ -1,0 +1,86 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sparselab.reproduce import LAM_GRIDS, load_results, plan, reproduce, summarize
+from sparselab.train import PRESETS
+
+
+def test_plan_covers_every_model_and_seed_zero_first():
+    points = plan("mnist", seeds=2)
+    assert len(points) == 2 * sum(
+        len(LAM_GRIDS[f"mnist-{m}"]) for m in ("sdl", "sdl-nl", "vdl", "vdl-nl")
+    )
+    assert all(seed == 0 for _, _, seed in points[: len(points) // 2])
+    assert {p for p, _, _ in points} == {k for k in PRESETS if k.startswith("mnist")}
+    for preset in PRESETS:  # the preset's own lam is a point of its sweep
+        assert PRESETS[preset].lam in LAM_GRIDS[preset]
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(data="cifar"), "data must be"),
+        (dict(data="mnist", models=("vdl", "lasso")), "models must be"),
+        (dict(data="mnist", seeds=0), "seeds must be"),
+        (dict(data="mnist", lams=[-0.1]), "lams must be"),
+    ],
+)
+def test_plan_rejects_bad_arguments(kwargs, match):
+    data = kwargs.pop("data")
+    with pytest.raises(ValueError, match=match):
+        plan(data, **kwargs)
+
+
+def test_reproduce_writes_artifacts_and_skips_finished_runs(tmp_path):
+    kw = dict(models=("vdl",), lams=[0.01], overrides=dict(epochs=1, n_train=500, n_val=250,
+              n_test=250, device="cpu"), runs_dir=tmp_path / "runs", results_dir=tmp_path / "res",
+              progress=False, command="test")  # fmt: skip
+    manifest = reproduce("mnist", **kw)
+    assert len(manifest) == 1 and manifest[0]["preset"] == "mnist-vdl"
+    assert manifest[0]["overrides"]["n_train"] == 500
+    ckpt = tmp_path / "runs" / "mnist" / "mnist-vdl" / "lam0.01" / "seed0" / "checkpoint.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    assert len(reproduce("mnist", **kw)) == 1  # nothing new, nothing retrained
+    assert ckpt.stat().st_mtime_ns == stamp
+    kw["overrides"]["epochs"] = 2  # extending the run resumes it and replaces its entry
+    (entry,) = reproduce("mnist", **kw)
+    assert entry["overrides"]["epochs"] == 2 and ckpt.stat().st_mtime_ns != stamp
+    kw["overrides"]["epochs"] = 1  # asking for fewer epochs keeps the longer run
+    (entry,) = reproduce("mnist", **kw)
+    assert entry["overrides"]["epochs"] == 2
+    (entry,) = load_results("mnist", tmp_path / "res")
+    assert len(entry["history"]) == 2
+    assert entry["atoms"].shape == (128, 784)
+    assert set(entry["denoise"]) == {"0.5", "1.0", "1.5"}
+    (row,) = summarize([entry])
+    assert row["test_psnr"] == pytest.approx(entry["metrics"]["test_psnr"])
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "book" / "results"
+
+
+@pytest.mark.parametrize("data", ["mnist", "patches"])
+def test_committed_artifacts_exist_parse_and_come_from_presets(data):
+    """Every artifact the book loads is listed in a manifest, exists, parses, and was produced by a
+    preset that exists with overrides that are real config fields."""
+    manifest = RESULTS / data / "manifest.json"
+    if data == "patches" and not manifest.is_file():
+        pytest.skip("no patch artifacts committed yet")
+    entries = json.loads(manifest.read_text())
+    assert entries, "an empty manifest"
+    for e in entries:
+        assert e["preset"] in PRESETS and e["preset"].startswith(data)
+        assert set(e["overrides"]) <= set(PRESETS[e["preset"]].__dataclass_fields__)
+        assert e["command"].startswith("python -m sparselab reproduce")
+        for name in e["files"]:
+            path = RESULTS / data / e["dir"] / name
+            assert path.is_file(), path
+            if name.endswith(".pt"):
+                assert torch.load(path, weights_only=True).ndim == 2
+            else:
+                json.loads(path.read_text())
+    loaded = load_results(data, RESULTS)
+    assert all(0 < e["metrics"]["test_psnr"] < 60 for e in loaded)
