@@ -352,3 +352,39 @@ def plot_sparsity_psnr(
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def plot_classification(results: Mapping[str, Mapping], *, title: str | None = None):
+    """Test accuracy against labelled samples per class, with the spread over seeds as error bars.
+
+    results: ``{name: classify_output}`` where ``classify_output`` is what
+    :func:`sparselab.evaluate.classify` returns (``{"codes"|"pixels": {classifier: {N: {"mean",
+    "std"}}}}``); one panel per classifier, one line per (name, features).
+    """
+    if not results:
+        raise ValueError("results must hold at least one classify() output")
+    classifiers = sorted({c for r in results.values() for feats in r.values() for c in feats})
+    fig, axes = plt.subplots(
+        1, len(classifiers), figsize=(5 * len(classifiers), 3.6), squeeze=False
+    )
+    for ax, clf in zip(axes.flat, classifiers, strict=True):
+        for k, (name, r) in enumerate(results.items()):
+            for features, style in (("codes", "-"), ("pixels", ":")):
+                cell = r.get(features, {}).get(clf)
+                if not cell or (features == "pixels" and k > 0):  # one pixel baseline is enough
+                    continue
+                ns = sorted(cell, key=int)
+                ax.errorbar([int(n) for n in ns], [100 * cell[n]["mean"] for n in ns],
+                            yerr=[100 * cell[n]["std"] for n in ns], ls=style, marker="o", ms=3,
+                            capsize=2, color="0.4" if features == "pixels" else model_color(name, k),
+                            label="raw pixels" if features == "pixels" else name)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled samples per class")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{clf} classifier")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

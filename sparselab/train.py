@@ -7,6 +7,10 @@ rescaling the decoder's columns to unit norm) and one Adam step for the encoder 
 ``mean_i (1/L) ||E(y_i) - z*_i||^2``. After each epoch the validation energy is computed with the
 encoder's codes, and the model with the lowest one is kept.
 
+History rows (one per epoch) hold the training and validation energies, MSE, PSNR, sparsity, dead
+components, mean column norm, mean code L1, ``fista_iter`` (FISTA steps per batch: until its last
+sample converged) and ``fista_iter_sample`` (steps per sample, the count SPEC §8 quotes), and seconds.
+
 ``python -m sparselab train --preset mnist-vdl --out runs/x`` runs :func:`train` from the command
 line; every field of :class:`TrainConfig` is also an option (``--lam 0.01``, ``--n-train 2000``).
 """
@@ -272,7 +276,7 @@ def _train_epoch(config, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> dict[
     order = order.to(x.device)
     for group in opt_d.param_groups:
         group["lr"] = _decoder_lr(config, epoch)
-    sums = torch.zeros(4, dtype=torch.float64, device=x.device)
+    sums = torch.zeros(5, dtype=torch.float64, device=x.device)
     starts = range(0, len(x) - 1, B)  # a last batch of one sample would have no std
     for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
         y = x[order[start : start + B]]
@@ -304,9 +308,15 @@ def _train_epoch(config, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> dict[
         opt_e.step()
         # summed on the device: one host sync per epoch, not per batch
         sums += torch.stack(
-            [res.energy / len(y), loss_d.detach(), z.sum() / len(y), res.n_iter.max().to(z)]
+            [
+                res.energy / len(y),
+                loss_d.detach(),
+                z.sum() / len(y),
+                res.n_iter.max().to(z),  # steps the batch ran (until its last sample converged)
+                res.n_iter.float().mean().to(z),  # steps per sample (what SPEC §8 quotes)
+            ]
         ).double()
-    keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter")
+    keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
     return dict(zip(keys, (sums / len(starts)).tolist(), strict=True))
 
 
@@ -353,7 +363,10 @@ def _history_csv(history: list[dict]) -> str:
     import io
 
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    columns = list(
+        dict.fromkeys(k for row in history for k in row)
+    )  # rows of older runs may lack some
+    writer = csv.DictWriter(buf, fieldnames=columns, restval="")
     writer.writeheader()
     writer.writerows(history)
     return buf.getvalue()
@@ -513,7 +526,7 @@ def load_run(path: str | Path) -> Run:
     history = []
     if (path / HISTORY).is_file():
         with open(path / HISTORY, newline="") as f:
-            history = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+            history = [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(f)]
     metrics = json.loads((path / METRICS).read_text()) if (path / METRICS).is_file() else {}
     return Run(config, decoder, encoder, history, metrics)
 

@@ -234,3 +234,14 @@ def test_learning_rate_halving_for_the_nl_decoder():
 
 def test_trainconfig_defaults_are_the_mnist_vdl_preset():
     assert TrainConfig() == PRESETS["mnist-vdl"]
+
+
+def test_history_csv_keeps_columns_added_by_a_newer_version():
+    import csv
+    import io
+
+    from sparselab.train import _history_csv
+
+    text = _history_csv([{"epoch": 1, "a": 0.5}, {"epoch": 2, "a": 0.25, "b": 3.0}])
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows[0] == {"epoch": "1", "a": "0.5", "b": ""} and rows[1]["b"] == "3.0"

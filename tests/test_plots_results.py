@@ -1,0 +1,27 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+
+from sparselab.plots import plot_classification  # noqa: E402
+
+
+def _cell(acc):
+    return {n: {"mean": acc + 0.01 * int(n), "std": 0.01} for n in ("1", "10", "100")}
+
+
+def test_plot_classification_draws_one_panel_per_classifier_and_one_pixel_baseline():
+    res = {"codes": {"linear": _cell(0.5), "lista": _cell(0.4)},
+           "pixels": {"linear": _cell(0.3), "lista": _cell(0.2)}}  # fmt: skip
+    fig = plot_classification({"VDL": res, "SDL": res})
+    assert len(fig.axes) == 2
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["VDL", "raw pixels", "SDL"]
+    x, y = fig.axes[0].lines[0].get_data()
+    assert list(x) == [1, 10, 100] and y[0] == pytest.approx(51)
+
+
+def test_plot_classification_rejects_empty_input():
+    with pytest.raises(ValueError, match="results"):
+        plot_classification({})
