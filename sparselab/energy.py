@@ -39,9 +39,9 @@ def l1(z: Tensor, lam: float) -> Tensor:
 
 
 def code_std(z: Tensor) -> Tensor:
-    """Unbiased standard deviation of each code component over the batch. z: (B, L) -> (L,)."""
-    centred = z - z.mean(dim=0, keepdim=True)
-    return (centred * centred).sum(dim=0).div(z.shape[0] - 1).sqrt()  # torch.std is slower here
+    """Unbiased std of each code component over the batch. z: (..., B, L) -> (..., L)."""
+    centred = z - z.mean(dim=-2, keepdim=True)
+    return (centred * centred).sum(dim=-2).div(z.shape[-2] - 1).sqrt()  # torch.std is slower here
 
 
 def variance_hinge(z: Tensor, beta: float, T: float) -> Tensor:
@@ -50,14 +50,17 @@ def variance_hinge(z: Tensor, beta: float, T: float) -> Tensor:
 
 
 def variance_hinge_grad(z: Tensor, beta: float, T: float) -> Tensor:
-    """Closed-form gradient of :func:`variance_hinge` with respect to z: (B, L) -> (B, L).
+    """Closed-form gradient of :func:`variance_hinge` with respect to z: (..., B, L) -> (..., B, L)
+    (leading dimensions: independent models, each with its own batch statistics).
 
     ``dF/dz_ij = -2 beta relu(T - s_j) (z_ij - mean_j) / ((B - 1) s_j)``, zero where ``s_j = 0``
     (autograd would give NaN there: the std is not differentiable at 0).
     """
-    B = z.shape[0]
-    centred = z - z.mean(dim=0, keepdim=True)
-    s = (centred * centred).sum(dim=0).div_(B - 1).sqrt_()  # (faster than vector_norm on dim 0)
+    B = z.shape[-2]
+    centred = z - z.mean(dim=-2, keepdim=True)
+    s = (
+        (centred * centred).sum(dim=-2, keepdim=True).div_(B - 1).sqrt_()
+    )  # (faster than vector_norm)
     # where s = 0 the centred values are 0 too: a finite coefficient gives the zero subgradient
     coef = torch.relu(T - s).div_(s.clamp_min(1e-30)).mul_(-2 * beta / (B - 1))
     return centred * coef

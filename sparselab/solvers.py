@@ -13,6 +13,10 @@ FISTA (Beck & Teboulle 2009): ``x_k = prox(v_k - eta grad f(v_k))``,
 A :class:`~sparselab.models.LinearDictionary` takes the fast path: ``grad`` of the reconstruction is
 ``(2/P)(z W^T W - y W)`` with ``W^T W`` and ``y W`` computed once per batch. Any other module mapping
 (B, L) -> (B, P) gets its gradient from autograd, with respect to the codes only.
+
+K independent problems solve in one call with a stacked decoder (:mod:`sparselab.stacked`):
+y: (K, B, P), codes (K, B, L), ``lam`` a float or a (K, 1, 1) tensor, a float ``step``; the hinge
+takes each model's std over its own batch, and ``energy`` is then (K,), one per model.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .energy import energy, variance_hinge_grad
+from .energy import code_std, energy, variance_hinge_grad
 from .models import LinearDictionary, MLPDecoder
+from .stacked import StackedLinearDictionary, StackedMLPDecoder
 
 __all__ = ["InferenceResult", "fista", "ista", "soft_threshold", "lipschitz_constant"]
 
@@ -89,9 +94,20 @@ def lipschitz_constant(decoder: nn.Module, *, gamma: float = 0.0) -> float:
 
 
 def _gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, z_target):
-    """Returns the map ``v -> v - eta grad f(v)`` for the smooth part f of the energy; v: (B, L)."""
-    P, L = y.shape[1], decoder.code_dim
-    if isinstance(decoder, LinearDictionary):
+    """Returns the map ``v -> v - eta grad f(v)`` for the smooth part f of the energy; v: (B, L)
+    (or (K, B, L) with a stacked decoder)."""
+    P, L = y.shape[-1], decoder.code_dim
+    if isinstance(decoder, StackedLinearDictionary):  # the affine step of each model, batched
+        W = decoder.weight.detach()
+        eye = torch.eye(L, dtype=W.dtype, device=W.device)
+        S = torch.baddbmm(
+            eye - (2.0 * eta * gamma / L) * eye, W.transpose(1, 2), W, alpha=-2.0 * eta / P
+        )
+        c = eta * ((2.0 / P) * torch.bmm(y, W) + (2.0 * gamma / L) * z_target)
+
+        def smooth_step(v: Tensor) -> Tensor:
+            return torch.baddbmm(c, v, S)
+    elif isinstance(decoder, LinearDictionary):
         # f is quadratic (but for the hinge): the step is affine, v S + c, with S and c computed
         # once per batch, so a step costs one (B, L) x (L, L) product (LISTA's form, chapter 6).
         W = decoder.weight.detach()
@@ -102,9 +118,12 @@ def _gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma,
         def smooth_step(v: Tensor) -> Tensor:
             return torch.addmm(c, v, S)
     else:
-        grad_rec = (
-            _mlp_grad(decoder, y) if isinstance(decoder, MLPDecoder) else _autograd(decoder, y)
-        )
+        if isinstance(decoder, StackedMLPDecoder):
+            grad_rec = _stacked_mlp_grad(decoder, y)
+        elif isinstance(decoder, MLPDecoder):
+            grad_rec = _mlp_grad(decoder, y)
+        else:
+            grad_rec = _autograd(decoder, y)
 
         def smooth_step(v: Tensor) -> Tensor:
             g = grad_rec(v)
@@ -130,6 +149,19 @@ def _mlp_grad(decoder: MLPDecoder, y: Tensor):
     return grad
 
 
+def _stacked_mlp_grad(decoder: StackedMLPDecoder, y: Tensor):
+    """:func:`_mlp_grad` for K models at once: z, y: (K, B, .) with batched products."""
+    W1, b1, W2 = (p.detach() for p in (decoder.W1, decoder.b1, decoder.W2))
+    W1_t, W2_t, P = W1.transpose(1, 2), W2.transpose(1, 2), y.shape[-1]
+
+    def grad(z: Tensor) -> Tensor:
+        a = torch.baddbmm(b1, z, W1_t)
+        r = torch.bmm(torch.relu(a), W2_t) - y
+        return torch.bmm((2.0 / P) * torch.bmm(r, W2) * (a > 0), W1)
+
+    return grad
+
+
 def _autograd(decoder: nn.Module, y: Tensor):
     """Gradient of the reconstruction term in z by autograd, for any decoder module."""
     P = y.shape[1]
@@ -144,7 +176,7 @@ def _autograd(decoder: nn.Module, y: Tensor):
 
 
 def _converged(x: Tensor, x_prev: Tensor, tol: float) -> Tensor:
-    diff, prev = (x - x_prev).norm(dim=1), x_prev.norm(dim=1)
+    diff, prev = (x - x_prev).norm(dim=-1), x_prev.norm(dim=-1)
     return (diff < tol * prev) | (diff == 0)
 
 
@@ -178,9 +210,9 @@ def _solve(
         max_iter=max_iter,
         tol=tol,
     )
-    B, L = y.shape[0], decoder.code_dim
+    batch, L = y.shape[:-1], decoder.code_dim  # (B,), or (K, B) for K stacked models
     if z_target is None:
-        z_target = torch.zeros(B, L, dtype=y.dtype, device=y.device)
+        z_target = torch.zeros(*batch, L, dtype=y.dtype, device=y.device)
     if step == "auto":
         step = 1.0 / lipschitz_constant(decoder, gamma=gamma)
     eta = float(step)
@@ -191,14 +223,14 @@ def _solve(
     x = (z_target if z0 is None else z0).detach().clone()
     with torch.no_grad():
         x_prev, v, t = x, x, 1.0
-        active = torch.ones(B, 1, dtype=torch.bool, device=y.device)
-        n_iter = torch.zeros(B, dtype=torch.long, device=y.device)
+        active = torch.ones(*batch, 1, dtype=torch.bool, device=y.device)
+        n_iter = torch.zeros(batch, dtype=torch.long, device=y.device)
         for k in range(1, max_iter + 1):
             x = soft_threshold(gradient_step(v), eta * lam, positive)  # x_k = prox(v_k - eta grad)
             if tol > 0:
                 x = torch.where(active, x, x_prev)  # a converged sample keeps its code
-                n_iter += active[:, 0]
-                active = active & ~_converged(x, x_prev, tol)[:, None]
+                n_iter += active[..., 0]
+                active = active & ~_converged(x, x_prev, tol)[..., None]
             if momentum:
                 t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
                 v = torch.lerp(
@@ -220,13 +252,20 @@ def _solve(
         z=x,
         n_iter=n_iter,
         energy=F,
-        converged=~active[:, 0],
+        converged=~active[..., 0],
         step=eta,
         history=torch.stack(history) if track_energy else None,
     )
 
 
 def _energy(decoder, y, z, lam, beta, T, gamma, z_target) -> Tensor:
+    if y.ndim == 3:  # K stacked models: one energy each, (K,)
+        F = (y - decoder(z)).pow(2).sum((1, 2)) / y.shape[-1] + (lam * z.abs()).sum((1, 2))
+        if beta > 0:
+            F = F + beta * torch.relu(T - code_std(z)).pow(2).sum(-1)
+        if gamma > 0:
+            F = F + gamma * (z - z_target).pow(2).sum((1, 2)) / z.shape[-1]
+        return F
     return energy(y, z, decoder, lam=lam, beta=beta, T=T, gamma=gamma, z_target=z_target)
 
 
@@ -306,7 +345,7 @@ def ista(
     )
 
 
-def _check_tensor(name: str, t: Tensor, shape: tuple[int, int], ref: Tensor) -> None:
+def _check_tensor(name: str, t: Tensor, shape: tuple[int, ...], ref: Tensor) -> None:
     if not isinstance(t, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
     if tuple(t.shape) != shape:
@@ -328,21 +367,33 @@ def _validate(decoder, y, *, lam, beta, T, gamma, z_target, z0, step, max_iter, 
         raise ValueError("decoder must have an integer `code_dim` attribute (the code size L)")
     if not isinstance(y, Tensor):
         raise ValueError(f"y must be a torch.Tensor; got {type(y).__name__}")
-    if y.ndim != 2:
+    K = getattr(decoder, "n_models", None)  # a stacked decoder: y is (K, B, P)
+    if K is None and y.ndim != 2:
         raise ValueError(f"y must be (B, P); got {tuple(y.shape)}")
+    if K is not None and (y.ndim != 3 or y.shape[0] != K):
+        raise ValueError(
+            f"y must be (K, B, P) = ({K}, B, P) for this stacked decoder; got {tuple(y.shape)}"
+        )
     if not y.is_floating_point():
         raise ValueError(f"y must be floating point; got {y.dtype}")
     if not torch.isfinite(y).all():
         raise ValueError("y contains NaN or inf")
     P = getattr(decoder, "input_dim", None)
-    if isinstance(P, int) and y.shape[1] != P:
-        raise ValueError(f"y must be (B, {P}) for this decoder; got {tuple(y.shape)}")
+    if isinstance(P, int) and y.shape[-1] != P:
+        raise ValueError(f"y must be (..., {P}) for this decoder; got {tuple(y.shape)}")
     p = next(decoder.parameters(), None)
     if p is not None and (p.dtype != y.dtype or p.device != y.device):
         raise ValueError(
             f"decoder parameters are {p.dtype} on {p.device} but y is {y.dtype} on {y.device}; "
             "move one with .to()"
         )
+    if K is not None and isinstance(lam, Tensor):  # one lam per stacked model
+        _check_tensor("lam", lam, (K, 1, 1), y)
+        if bool((lam < 0).any()):
+            raise ValueError("lam must be >= 0 for every model")
+        lam = 0.0
+    if K is not None and step == "auto":
+        raise ValueError("step='auto' is not available for a stacked decoder: pass a float step")
     for name, value in (("lam", lam), ("beta", beta), ("T", T), ("gamma", gamma), ("tol", tol)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
@@ -352,12 +403,12 @@ def _validate(decoder, y, *, lam, beta, T, gamma, z_target, z0, step, max_iter, 
         raise ValueError(f"step must be a float > 0 or 'auto'; got {step!r}")
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}")
-    B = y.shape[0]
+    B = y.shape[-2]
     if beta > 0 and B < 2:
         raise ValueError(f"beta > 0 needs a batch of at least 2 samples (a std over y); got B={B}")
     for name, t in (("z0", z0), ("z_target", z_target)):
         if t is not None:
-            _check_tensor(name, t, (B, L), y)
+            _check_tensor(name, t, (*y.shape[:-1], L), y)
     if not isinstance(P, int):  # a module we know nothing about: check its output shape once
         with torch.no_grad():
             out = decoder(torch.zeros(B, L, dtype=y.dtype, device=y.device))
