@@ -129,12 +129,13 @@ class LISTAEncoder(nn.Module):
         ``(1/P)||y - W z||^2 + lam ||z||_1`` (Gregor & LeCun 2010): W_e = (2 step / P) W^T,
         b_e = -step lam, S = I - (2 step / P) W^T W. weight: (P, L)."""
         P, L = weight.shape
-        enc = cls(P, L, n_iter)
+        enc = cls(P, L, n_iter).to(dtype=weight.dtype, device=weight.device)
         with torch.no_grad():
             enc.W.weight.copy_(2 * step / P * weight.T)
             enc.W.bias.fill_(-step * lam)
-            enc.S.weight.copy_(torch.eye(L) - 2 * step / P * weight.T @ weight)
-        return enc.to(weight.dtype)
+            eye = torch.eye(L, dtype=weight.dtype, device=weight.device)
+            enc.S.weight.copy_(eye - 2 * step / P * weight.T @ weight)
+        return enc
 
 
 class Autoencoder(nn.Module):

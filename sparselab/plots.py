@@ -388,3 +388,53 @@ def plot_classification(results: Mapping[str, Mapping], *, title: str | None = N
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_variance_hinge(
+    thresholds: Sequence[float] = (0.5, 1.0), *, beta: float = 1.0, limit: float = 1.5
+):
+    """The variance hinge of one component, ``beta * relu(T - s)^2``, against its std s in
+    ``[0, limit]``, one curve per threshold T (chapter 5)."""
+    if beta <= 0 or limit <= 0 or len(thresholds) == 0:
+        raise ValueError(
+            f"beta and limit must be > 0 and thresholds non-empty; got {beta}, {limit}, "
+            f"{thresholds!r}"
+        )
+    s = np.linspace(0.0, limit, 301)
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for k, T in enumerate(thresholds):
+        ax.plot(s, beta * np.maximum(T - s, 0.0) ** 2, color=model_color("", k), label=f"T = {T}")
+    ax.set_xlabel("$s_j$ (std of component j over the batch)")
+    ax.set_ylabel(r"$\beta\,\mathrm{relu}(T - s_j)^2$ (energy)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_code_std(codes: Mapping[str, object], *, T: float | None = None, bins: int = 30):
+    """Histograms of the per-component standard deviations (over the samples) of each model's
+    codes, ``codes: {name: (N, L)}``, with the hinge threshold T as a vertical line (chapter 5)."""
+    if not codes:
+        raise ValueError("codes must hold at least one (N, L) array")
+    stds = {}
+    for name, z in codes.items():
+        z = _to_numpy(z, f"codes[{name!r}]")
+        if z.ndim != 2 or z.shape[0] < 2:
+            raise ValueError(f"codes[{name!r}] must be (N, L) with N >= 2; got {z.shape}")
+        stds[name] = z.std(axis=0, ddof=1)
+    edges = np.linspace(0.0, max(float(s.max()) for s in stds.values()) * 1.05 + 1e-12, bins + 1)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for k, (name, s) in enumerate(stds.items()):
+        ax.hist(s, bins=edges, alpha=0.6, color=model_color(name, k), label=name)
+    if T is not None:
+        ax.axvline(T, color="k", ls="--", lw=1, label=f"T = {T}")
+    ax.set_xlabel("std of a code component over the samples")
+    ax.set_ylabel("count (components)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["plot_variance_hinge", "plot_code_std"]

@@ -380,7 +380,8 @@ def _validate(decoder, y, *, lam, beta, T, gamma, z_target, z0, step, max_iter, 
         raise ValueError("y contains NaN or inf")
     P = getattr(decoder, "input_dim", None)
     if isinstance(P, int) and y.shape[-1] != P:
-        raise ValueError(f"y must be (..., {P}) for this decoder; got {tuple(y.shape)}")
+        shape = f"(B, {P})" if K is None else f"(K, B, {P})"
+        raise ValueError(f"y must be {shape} for this decoder; got {tuple(y.shape)}")
     p = next(decoder.parameters(), None)
     if p is not None and (p.dtype != y.dtype or p.device != y.device):
         raise ValueError(

@@ -1,9 +1,9 @@
 """K independent models with a leading model dimension, for training several models in one pass.
 
 Each stacked module holds the parameters of K single models (:mod:`sparselab.models`) stacked on a
-first axis and maps (K, B, in) -> (K, B, out) with batched matrix products. :meth:`stack` builds one
-from K single models (so each model is initialised exactly as alone) and :meth:`unstack` returns
-model k as a single module again.
+first axis and maps (K, B, in) -> (K, B, out) with batched matrix products. :func:`stack_models`
+builds one from K single models (so each model is initialised exactly as alone) and each class's
+``unstack(k)`` returns model k as a single module again.
 """
 
 from __future__ import annotations

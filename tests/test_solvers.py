@@ -129,10 +129,10 @@ def test_ista_energy_decreases_monotonically(mnist_batch):
 
 
 def test_fista_beats_ista_on_the_same_budget(mnist_batch):
-    D = _dictionary(784, 128, seed=7)
+    D = _atoms(seed=7)  # correlated atoms: an ill-conditioned problem where momentum pays
     y = mnist_batch[:64]
     kw = dict(lam=0.005, step="auto", max_iter=50, tol=0)
-    assert fista(D, y, **kw).energy < ista(D, y, **kw).energy
+    assert fista(D, y, **kw).energy < 0.98 * ista(D, y, **kw).energy
 
 
 def test_tol_zero_runs_exactly_max_iter(mnist_batch):

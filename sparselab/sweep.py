@@ -1,0 +1,304 @@
+"""Train several independent models (seeds x lam) in one batched pass (SPEC §4, one preset).
+
+The K models of a sweep share every hyper-parameter of the preset but ``lam`` and ``seed``. Their
+parameters are stacked (:mod:`sparselab.stacked`): each batch is K batches ``y: (K, B, P)`` (model k
+shuffled with its own seed, as :func:`sparselab.train.train` shuffles), FISTA solves the K problems
+at once (per-model ``lam``, per-model hinge statistics), and one Adam step on the stacked parameters
+is K independent Adam steps (Adam is elementwise and the loss is a sum of per-model losses). Each
+model is initialised exactly as :func:`~sparselab.train.build_models` initialises it alone, and its
+run folder holds the files of a ``train`` run (``config.json``, ``history.csv``, ``metrics.json``,
+``decoder.pt``, ``encoder.pt``), readable by :func:`~sparselab.train.load_run`.
+
+``python -m sparselab sweep --preset mnist-vdl --seeds 5 --lam 0.005 0.01 0.02 --out runs/sweep``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .evaluate import test_metrics
+from .progress import progress as progress_bar
+from .solvers import fista
+from .stacked import StackedMLPDecoder, stack_models
+from .train import (
+    CONFIG,
+    DECODER,
+    ENCODER,
+    HISTORY,
+    METRICS,
+    PRESETS,
+    TrainConfig,
+    TrainResult,
+    _atomic_save,
+    _atomic_write_text,
+    _decoder_lr,
+    _device,
+    _history_csv,
+    _state,
+    _validate_epoch,
+    build_models,
+    load_split,
+    make_config,
+)
+
+__all__ = ["sweep", "sweep_configs", "build_stacked", "run_name"]
+
+_PER_MODEL = ("lam", "seed")  # the fields that may differ between the models of a sweep
+
+
+def sweep_configs(preset: str | TrainConfig, lams, seeds, **overrides) -> list[TrainConfig]:
+    """One validated config per (lam, seed), lam-major: ``[(lam0, seed0), (lam0, seed1), ...]``."""
+    lams, seeds = list(lams), list(seeds)
+    if not lams or not seeds:
+        raise ValueError("lams and seeds must each hold at least one value")
+    if len(set(lams)) != len(lams) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"lams and seeds must not repeat; got lams={lams}, seeds={seeds}")
+    return [make_config(preset, **overrides, lam=lam, seed=s) for lam in lams for s in seeds]
+
+
+def run_name(config: TrainConfig) -> str:
+    """Folder name of a model of a sweep: ``lam0.01_seed3``."""
+    return f"lam{config.lam:g}_seed{config.seed}"
+
+
+def build_stacked(configs: list[TrainConfig]):
+    """Stacked decoder and encoder of K configs, each model initialised as ``build_models``."""
+    singles = [build_models(c) for c in configs]
+    return stack_models([d for d, _ in singles]), stack_models([e for _, e in singles])
+
+
+def _optimizers(config: TrainConfig, decoder, encoder):
+    """Adam on the stacked parameters with train.py's groups (weight decay on the biases only)."""
+
+    def groups(model, bias, wd):
+        rest = [p for p in model.parameters() if p is not bias]
+        return [{"params": rest}] + (
+            [{"params": [bias], "weight_decay": wd}] if bias is not None else []
+        )
+
+    dec_bias = decoder.b1 if isinstance(decoder, StackedMLPDecoder) else None
+    opt_d = torch.optim.Adam(
+        groups(decoder, dec_bias, config.wd_bias_decoder), lr=config.lr_decoder
+    )
+    opt_e = torch.optim.Adam(
+        groups(encoder, encoder.bias, config.wd_bias_encoder), lr=config.lr_encoder
+    )
+    return opt_d, opt_e
+
+
+def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x: Tensor, epoch: int, bar: bool):
+    """One pass over ``x: (N, P)`` for K stacked models; returns K dicts of training statistics
+    (the keys of :func:`sparselab.train.train`'s history)."""
+    c, K = configs[0], len(configs)
+    B, L, P = c.batch_size, c.code_dim, x.shape[1]
+    orders = torch.stack(  # model k's shuffle is the one train() draws for its seed
+        [
+            torch.randperm(len(x), generator=torch.Generator().manual_seed(ck.seed * 1009 + epoch))
+            for ck in configs
+        ]
+    ).to(x.device)
+    lam = torch.tensor([ck.lam for ck in configs], dtype=x.dtype, device=x.device).view(K, 1, 1)
+    for group in opt_d.param_groups:
+        group["lr"] = _decoder_lr(c, epoch)
+    sums = torch.zeros(K, 5, dtype=torch.float64, device=x.device)
+    starts = range(0, len(x) - 1, B)  # a last batch of one sample would have no std
+    for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
+        y = x[orders[:, start : start + B]]  # (K, B, P)
+        n = y.shape[1]
+        with torch.no_grad():
+            e = encoder(y)
+        res = fista(
+            decoder,
+            y,
+            lam=lam,
+            beta=c.beta,
+            T=c.T,
+            gamma=c.gamma,
+            z_target=e,
+            z0=e,
+            step=c.eta,
+            max_iter=c.max_iter,
+            tol=c.tol,
+        )
+        z = res.z
+        mse = (y - decoder(z)).pow(2).sum((1, 2)) / (n * P)  # (K,) mean_i (1/P)||y_i - D(z_i)||^2
+        opt_d.zero_grad(set_to_none=True)
+        mse.sum().backward()  # a sum of per-model losses: independent gradients
+        opt_d.step()
+        if c.normalize_columns:
+            decoder.normalize_columns_()
+        loss_e = (encoder(y) - z).pow(2).sum() / (n * L)
+        opt_e.zero_grad(set_to_none=True)
+        loss_e.backward()
+        opt_e.step()
+        sums += torch.stack(
+            [
+                res.energy / n,
+                mse.detach(),
+                z.sum((1, 2)) / n,
+                res.n_iter.max(1).values.to(z),
+                res.n_iter.float().mean(1).to(z),
+            ],
+            dim=1,
+        ).double()
+    keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
+    return [dict(zip(keys, row, strict=True)) for row in (sums / len(starts)).tolist()]
+
+
+@contextlib.contextmanager
+def _tf32(enabled: bool):
+    """TF32 matmuls on CUDA only while ``enabled`` (no effect on the CPU)."""
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def sweep(
+    configs: list[TrainConfig],
+    out: str | Path | None = None,
+    *,
+    progress: bool = True,
+    allow_tf32: bool = False,
+) -> list[TrainResult]:
+    """Train the K models of ``configs`` (equal but for lam and seed) in one batched pass.
+
+    out: a folder that receives one run folder per model (:func:`run_name`), with the files of a
+    ``train`` run (None: nothing written); allow_tf32: TF32 matmuls on CUDA (off by default for
+    fidelity; no effect on the CPU). Returns one :class:`~sparselab.train.TrainResult` per model.
+    """
+    if not configs or not all(isinstance(c, TrainConfig) for c in configs):
+        raise ValueError("configs must be a non-empty list of TrainConfig")
+    shared = [
+        {k: v for k, v in dataclasses.asdict(c).items() if k not in _PER_MODEL} for c in configs
+    ]
+    if any(s != shared[0] for s in shared):
+        raise ValueError(f"configs may differ only in {_PER_MODEL}")
+    names = [run_name(c) for c in configs]
+    if len(set(names)) != len(names):
+        raise ValueError("configs repeat a (lam, seed) pair")
+    c0, out = configs[0], Path(out) if out is not None else None
+    device = _device(c0)
+    x_train, _ = load_split(c0, "train")
+    x_val, scale_val = load_split(c0, "val")
+    x_test, scale_test = load_split(c0, "test")
+    x_train, x_val, x_test = (t.to(device) for t in (x_train, x_val, x_test))
+    scale_val, scale_test = (
+        s.to(device) if isinstance(s, Tensor) else s for s in (scale_val, scale_test)
+    )
+    decoder, encoder = (m.to(device) for m in build_stacked(configs))
+    opt_d, opt_e = _optimizers(c0, decoder, encoder)
+    K = len(configs)
+    histories: list[list[dict]] = [[] for _ in range(K)]
+    best = [{"val_energy": math.inf, "epoch": 0} for _ in range(K)]
+    with _tf32(allow_tf32 and device.type == "cuda"):
+        epochs = progress_bar(range(c0.epochs), enabled=progress, desc="sweep", unit="epoch")
+        for epoch in epochs:
+            start = time.perf_counter()
+            rows = _train_epoch(configs, decoder, encoder, opt_d, opt_e, x_train, epoch, progress)
+            for k, (config, row) in enumerate(zip(configs, rows, strict=True)):
+                dec_k, enc_k = decoder.unstack(k), encoder.unstack(k)
+                row = {"epoch": epoch + 1, "lr_decoder": _decoder_lr(config, epoch)} | row
+                row |= _validate_epoch(config, dec_k, enc_k, x_val, scale_val)
+                histories[k].append(row)
+                if row["val_energy"] < best[k]["val_energy"] or best[k]["epoch"] == 0:
+                    best[k] = {
+                        "val_energy": row["val_energy"],
+                        "epoch": epoch + 1,
+                        "decoder": _state(dec_k),
+                        "encoder": _state(enc_k),
+                    }
+            seconds = time.perf_counter() - start  # the batched epoch, shared by the K models
+            for history in histories:
+                history[-1]["seconds"] = seconds
+    results = []
+    for k, config in enumerate(configs):
+        dec_k, enc_k = decoder.unstack(k), encoder.unstack(k)
+        dec_k.load_state_dict(best[k]["decoder"])
+        enc_k.load_state_dict(best[k]["encoder"])
+        val = test_metrics(dec_k, enc_k, x_val, scale_val)
+        test = test_metrics(dec_k, enc_k, x_test, scale_test)
+        metrics = {
+            "val_psnr": val["psnr"],
+            "val_zero_fraction": val["zero_fraction"],
+            "test_psnr": test["psnr"],
+            "test_zero_fraction": test["zero_fraction"],
+            "test_dead": test["dead_components"],
+            "best_epoch": best[k]["epoch"],
+            "best_val_energy": best[k]["val_energy"],
+            "epochs": len(histories[k]),
+            "seconds": sum(row["seconds"] for row in histories[k]),
+            "device": str(device),
+            "sweep_models": K,
+        }
+        run_dir = out / names[k] if out is not None else None
+        if run_dir is not None:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write_text(
+                json.dumps(dataclasses.asdict(config), indent=2) + "\n", run_dir / CONFIG
+            )
+            _atomic_write_text(_history_csv(histories[k]), run_dir / HISTORY)
+            _atomic_save(best[k]["decoder"], run_dir / DECODER)
+            _atomic_save(best[k]["encoder"], run_dir / ENCODER)
+            _atomic_write_text(json.dumps(metrics, indent=2) + "\n", run_dir / METRICS)
+        results.append(TrainResult(config, dec_k, enc_k, histories[k], metrics, run_dir))
+    return results
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``python -m sparselab sweep``."""
+    parser.add_argument("--preset", default="mnist-vdl", help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 (default 1)")
+    parser.add_argument("--lam", type=float, nargs="+", help="lam values (default: the preset's)")
+    parser.add_argument("--out", type=Path, required=True, help="folder of the run folders")
+    for name in ("epochs", "n_train", "n_val", "n_test"):
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=int)
+    parser.add_argument("--device", help="auto, cpu or cuda (default: the preset's)")
+    parser.add_argument(
+        "--allow-tf32", action="store_true", help="TF32 matmuls on CUDA (off: full fp32)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``python -m sparselab sweep``: validate everything, then train and print one line a model."""
+    from .cli import UsageError
+
+    if args.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1; got {args.seeds}")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise UsageError(f"{args.out} is not empty: choose another --out")
+    overrides = {
+        n: getattr(args, n)
+        for n in ("epochs", "n_train", "n_val", "n_test", "device")
+        if getattr(args, n) is not None
+    }
+    try:
+        lams = args.lam or [make_config(args.preset).lam]
+        configs = sweep_configs(args.preset, lams, range(args.seeds), **overrides)
+        load_split(configs[0], "train")  # a missing data file is a usage error too
+    except (ValueError, OSError, RuntimeError) as err:  # DataError is a RuntimeError
+        raise UsageError(str(err)) from None
+    results = sweep(configs, args.out, progress=not args.no_progress, allow_tf32=args.allow_tf32)
+    for r in results:
+        m = r.metrics
+        print(
+            f"{r.out}: best epoch {m['best_epoch']}/{m['epochs']}, "
+            f"test PSNR {m['test_psnr']:.2f} dB, {100 * m['test_zero_fraction']:.1f}% zeros"
+        )
+    print(f"{len(results)} models in {results[0].metrics['seconds']:.1f} s")
+    return 0

@@ -1,0 +1,129 @@
+"""The batched sweep against its oracle: K separate single-model computations."""
+
+import pytest
+import torch
+
+from sparselab import cli
+from sparselab.energy import energy, variance_hinge_grad
+from sparselab.models import LinearDictionary, LISTAEncoder, MLPDecoder
+from sparselab.solvers import fista
+from sparselab.stacked import stack_models
+from sparselab.sweep import sweep, sweep_configs
+from sparselab.train import load_run, make_config, train
+
+SMALL = dict(n_train=500, n_val=100, n_test=100, epochs=1, device="cpu")
+
+
+def _singles(kind, K, L=8, P=30, H=16):
+    make = {
+        "linear": lambda g: LinearDictionary(L, P, generator=g),
+        "mlp": lambda g: MLPDecoder(L, H, P, generator=g),
+        "lista": lambda g: LISTAEncoder(P, L, 3, generator=g),
+    }[kind]
+    return [make(torch.Generator().manual_seed(k)).double() for k in range(K)]
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp", "lista"])
+def test_stacked_forward_and_unstack_match_the_single_models(kind):
+    models = _singles(kind, 3)
+    stacked = stack_models(models)
+    x = torch.randn(3, 5, models[0].input_dim if kind == "lista" else 8, dtype=torch.float64)
+    out = stacked(x)
+    for k, m in enumerate(models):
+        torch.testing.assert_close(out[k], m(x[k]))
+        assert torch.equal(stacked.unstack(k)(x[k]), m(x[k]))
+
+
+def test_hinge_gradient_is_per_model():
+    z = torch.rand(3, 10, 4, dtype=torch.float64)
+    g = variance_hinge_grad(z, 2.0, 0.5)
+    for k in range(3):
+        torch.testing.assert_close(g[k], variance_hinge_grad(z[k], 2.0, 0.5))
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_stacked_fista_equals_per_model_fista(kind):
+    K, B = 3, 20
+    models = _singles(kind, K)
+    stacked = stack_models(models)
+    g = torch.Generator().manual_seed(5)
+    y = torch.randn(K, B, 30, generator=g, dtype=torch.float64)
+    e = torch.rand(K, B, 8, generator=g, dtype=torch.float64)
+    lams = [0.005, 0.01, 0.02]
+    lam = torch.tensor(lams, dtype=torch.float64).view(K, 1, 1)
+    settings = dict(beta=10.0, T=0.5, gamma=5.0, step=0.05, max_iter=60, tol=1e-3)
+    res = fista(stacked, y, lam=lam, z_target=e, z0=e, **settings)
+    for k, m in enumerate(models):
+        ref = fista(m, y[k], lam=lams[k], z_target=e[k], z0=e[k], **settings)
+        torch.testing.assert_close(res.z[k], ref.z)
+        assert torch.equal(res.n_iter[k], ref.n_iter)
+        F = energy(y[k], ref.z, m, lam=lams[k], beta=10.0, T=0.5, gamma=5.0, z_target=e[k])
+        torch.testing.assert_close(res.energy[k], F)
+
+
+def test_stacked_fista_rejects_bad_shapes():
+    stacked = stack_models(_singles("linear", 2))
+    y = torch.randn(3, 4, 30, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"y must be \(K, B, P\) = \(2, B, P\)"):
+        fista(stacked, y, lam=0.1, step=0.1)
+    with pytest.raises(ValueError, match="lam must be"):
+        fista(stacked, y[:2], lam=torch.ones(3, 1, 1, dtype=torch.float64), step=0.1)
+    with pytest.raises(ValueError, match="step='auto'"):
+        fista(stacked, y[:2], lam=0.1)
+
+
+@pytest.mark.parametrize(
+    "preset, lams, seeds, extra",
+    [
+        ("mnist-vdl", [0.005, 0.02], [0], {}),
+        ("mnist-sdl-nl", [0.01], [0, 1], {"hidden_dim": 32, "max_iter": 50}),
+    ],
+)
+def test_sweep_reproduces_separate_train_runs(preset, lams, seeds, extra):
+    configs = sweep_configs(preset, lams, seeds, **SMALL, **extra)
+    results = sweep(configs, progress=False)
+    for config, result in zip(configs, results, strict=True):
+        ref = train(config, progress=False)
+        for key, value in ref.history[0].items():
+            if key != "seconds":
+                assert result.history[0][key] == pytest.approx(value, rel=1e-3, abs=1e-5), key
+        for (name, p), q in zip(
+            ref.decoder.state_dict().items(), result.decoder.state_dict().values(), strict=True
+        ):
+            torch.testing.assert_close(q, p, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_cli_writes_runs_that_load_like_train_runs(tmp_path):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--preset", "mnist-sdl", "--seeds", "2", "--lam", "0.005", "0.01"]
+    argv += ["--epochs", "1", "--n-train", "300", "--n-val", "100", "--n-test", "100"]
+    assert cli.main(argv + ["--device", "cpu", "--no-progress", "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["lam0.005_seed0", "lam0.005_seed1", "lam0.01_seed0", "lam0.01_seed1"]
+    run = load_run(out / "lam0.01_seed1")
+    assert run.config == make_config("mnist-sdl", lam=0.01, seed=1, **{**SMALL, "n_train": 300})
+    assert len(run.history) == 1 and run.metrics["sweep_models"] == 4
+    assert run.encoder(torch.zeros(1, 784)).shape == (1, 128)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--preset", "nope"], "preset must be one of"),
+        (["--lam", "0.01", "0.01"], "must not repeat"),
+        (["--lam", "-1"], "lam must be >= 0"),
+        (["--epochs", "0"], "epochs must be >= 1"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_and_write_nothing(tmp_path, capsys, args, message):
+    out = tmp_path / "sweep"
+    assert cli.main(["sweep", "--out", str(out)] + args) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_refuses_a_non_empty_folder(tmp_path, capsys):
+    (tmp_path / "x").write_text("")
+    assert cli.main(["sweep", "--out", str(tmp_path)]) == 2
+    assert "is not empty" in capsys.readouterr().err

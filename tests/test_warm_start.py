@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from sparselab.models import LinearDictionary, LISTAEncoder
+from sparselab.solvers import fista
+from sparselab.train import make_config
+from sparselab.warm_start import warm_start_steps
+
+
+def _setup():
+    g = torch.Generator().manual_seed(0)
+    dictionary = LinearDictionary(16, 30, generator=g).double()
+    y = torch.randn(20, 30, generator=g, dtype=torch.float64)
+    config = make_config("mnist-sdl", lam=0.01, gamma=0.0, tol=1e-4, max_iter=500)
+    return dictionary, y, config
+
+
+def test_warm_start_from_the_solution_stops_at_once():
+    dictionary, y, config = _setup()
+    z_star = fista(dictionary, y, lam=config.lam, step=config.eta, max_iter=5000, tol=0.0).z
+
+    class Oracle(torch.nn.Module):  # an encoder that predicts the optimum
+        def forward(self, x):
+            return z_star
+
+    steps = warm_start_steps(dictionary, Oracle(), y, config)
+    assert steps["warm"].max() <= 2
+    assert steps["cold"].float().mean() > 10 * steps["warm"].float().mean()
+
+
+def test_bad_gamma():
+    dictionary, y, config = _setup()
+    encoder = LISTAEncoder(30, 16).double()
+    with pytest.raises(ValueError, match="gamma"):
+        warm_start_steps(dictionary, encoder, y, config, gamma=-1.0)
