@@ -16,7 +16,7 @@ import torch
 import sparselab as sl
 from benchmarks.naive import naive_fista
 
-# name -> (decoder factory, L); B = 250, P = 784 everywhere (SPEC §1)
+# name -> (decoder factory, L); B = 250, P = 784 everywhere (Method §1)
 CONFIGS = {
     "linear L=128": (lambda g: sl.LinearDictionary(128, 784, generator=g), 128),
     "mlp L=128 H=1024": (lambda g: sl.MLPDecoder(128, 1024, 784, generator=g), 128),

@@ -9,7 +9,7 @@ import torch
 
 
 def naive_energy(decoder, y, z, *, lam, beta, T, gamma, z_target):
-    """The SPEC §2 energy written out directly (std via var + tiny eps so autograd is finite at 0)."""
+    """The Method §2 energy written out directly (std via var + tiny eps so autograd is finite at 0)."""
     P, L, B = y.shape[1], z.shape[1], z.shape[0]
     rec = ((y - decoder(z)) ** 2).sum() / P
     enc = gamma * ((z - z_target) ** 2).sum() / L

@@ -109,7 +109,7 @@ def write_markdown(rows: list[dict]) -> None:
         lines += [
             "",
             "Seconds per epoch are extrapolated from the batches timed (after one untimed batch);",
-            "mean FISTA steps are per sample (SPEC §8). Peak MB: CUDA max_memory_allocated; CPU: the",
+            "mean FISTA steps are per sample (Method §8). Peak MB: CUDA max_memory_allocated; CPU: the",
             "process's peak resident set (the 55,000 images included).",
             "",
             "Commands: " + ", ".join(sorted({f"`{r['command']}`" for r in train})),

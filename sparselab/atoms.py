@@ -1,4 +1,4 @@
-"""What a decoder does with one code component (SPEC §8, "Dictionaries").
+"""What a decoder does with one code component (Method §8, "Dictionaries").
 
 For a linear dictionary the image of ``a e_j`` is ``a W[:, j]``: the same atom at every amplitude.
 Through a multi-layer decoder the image of ``a e_j`` minus the image of the zero code can change

@@ -246,7 +246,7 @@ def check_reconstruction(student_fn: Callable) -> CheckResult:
     ]
     wrongs = [
         ("averaged over the batch too: the term is the mean over pixels, SUMMED over the batch "
-         "(SPEC §2)", lambda y, yh: (y - yh).pow(2).mean()),
+         "(Method §2)", lambda y, yh: (y - yh).pow(2).mean()),
         ("summed over the pixels: divide by P (a mean over pixels per sample)",
          lambda y, yh: (y - yh).pow(2).sum()),
         ("used the absolute error |y - y_hat|: square it",
@@ -351,7 +351,7 @@ def check_energy(student_fn: Callable) -> CheckResult:
 
     wrongs = [
         ("averaged the reconstruction over the batch: it is summed over the batch and averaged "
-         "over pixels (SPEC §2)", lambda y, z, W, lam: rec(y, z, W).mean() + lam * z.abs().sum()),
+         "over pixels (Method §2)", lambda y, z, W, lam: rec(y, z, W).mean() + lam * z.abs().sum()),
         ("averaged both terms over the batch: the energy is a SUM over the batch",
          lambda y, z, W, lam: (rec(y, z, W).sum() / y.shape[1] + lam * z.abs().sum()) / y.shape[0]),
         ("summed the reconstruction over pixels: divide by P",
@@ -369,7 +369,7 @@ def check_energy(student_fn: Callable) -> CheckResult:
 
 
 def check_collapse(history_or_fn: Any, *args: Any, **kwargs: Any) -> CheckResult:
-    """Check the L1 collapse experiment (SPEC §4): with lam > 0 and an unconstrained decoder the
+    """Check the L1 collapse experiment (Method §4): with lam > 0 and an unconstrained decoder the
     codes shrink while the dictionary grows.
 
     ``history_or_fn``: a dict with lists ``"code_l1"`` (mean L1 norm of the codes, one value per
@@ -587,7 +587,7 @@ def _t_next(t: float) -> float:
 
 
 def check_fista_momentum(student_fn: Callable) -> CheckResult:
-    """``student_fn(x, x_prev, t)``: FISTA's momentum (SPEC §3) -> ``(v, t_next)`` with
+    """``student_fn(x, x_prev, t)``: FISTA's momentum (Method §3) -> ``(v, t_next)`` with
     ``t_next = (1 + sqrt(1 + 4 t^2)) / 2`` and ``v = x + ((t - 1) / t_next) (x - x_prev)``."""
 
     def args(seed, t, dtype=torch.float32):
@@ -747,7 +747,7 @@ def _hinge_grad_variant(z, beta, T, *, ddof=1, relu=True, sign=1.0, centred=True
 
 
 def check_hinge_grad(student_fn: Callable) -> CheckResult:
-    """``student_fn(z, beta, T)``: the closed-form gradient of the variance hinge (SPEC §2), z
+    """``student_fn(z, beta, T)``: the closed-form gradient of the variance hinge (Method §2), z
     (B, L) -> (B, L): ``-2 beta relu(T - s_j) (z_ij - mean_j) / ((B - 1) s_j)``, 0 where s_j = 0
     (:func:`sparselab.energy.variance_hinge_grad`)."""
 
@@ -811,7 +811,7 @@ def _lista_variant(y, W_e, b_e, S, n_iter, *, bias_in_loop=True, relu0=True, rel
 
 
 def check_lista_forward(student_fn: Callable) -> CheckResult:
-    """``student_fn(y, W_e, b_e, S, n_iter)``: the LISTA forward pass of SPEC §4, y (B, P),
+    """``student_fn(y, W_e, b_e, S, n_iter)``: the LISTA forward pass of Method §4, y (B, P),
     W_e (L, P), b_e (L,), S (L, L) -> z (B, L): ``b = W_e y + b_e; z_0 = relu(b);
     z_{t+1} = relu(b + S z_t)`` for t = 0 .. n_iter - 1 (:class:`sparselab.models.LISTAEncoder`)."""
     cases = [

@@ -1,4 +1,4 @@
-"""MNIST (SPEC §5): IDX files parsed with numpy, found in ``$SPARSELAB_DATA/mnist/`` or downloaded
+"""MNIST (Method §5): IDX files parsed with numpy, found in ``$SPARSELAB_DATA/mnist/`` or downloaded
 once with pooch from the official mirror and verified by SHA-256.
 
 Splits: ``train`` 55,000 and ``val`` 5,000 (a fixed, seeded split of the official 60,000 training

@@ -1,4 +1,4 @@
-r"""The energy that sparse inference minimises (SPEC §2).
+r"""The energy that sparse inference minimises (Method §2).
 
 For a batch ``Y = (y_1 .. y_B)`` with codes ``Z = (z_1 .. z_B)`` and encoder predictions ``e_i``:
 
@@ -82,7 +82,7 @@ def energy(
     gamma: float = 0.0,
     z_target: Tensor | None = None,
 ) -> Tensor:
-    """The total energy ``F(Z)`` of SPEC §2 for a batch. y: (B, P), z: (B, L). Returns a scalar."""
+    """The total energy ``F(Z)`` of Method §2 for a batch. y: (B, P), z: (B, L). Returns a scalar."""
     F = reconstruction(y, decoder(z)) + l1(z, lam)
     if beta > 0:
         F = F + variance_hinge(z, beta, T)

@@ -1,4 +1,4 @@
-"""Evaluation of a trained model (SPEC §7): test PSNR and sparsity with the encoder's codes,
+"""Evaluation of a trained model (Method §7): test PSNR and sparsity with the encoder's codes,
 denoising, and low-data classification on MNIST.
 
 ``python -m sparselab evaluate denoise --run runs/x --noise 0.5 1.0 1.5`` and

@@ -1,4 +1,4 @@
-"""Reconstruction quality and sparsity (SPEC §7).
+"""Reconstruction quality and sparsity (Method §7).
 
 Every dataset maps its network inputs back to image pixels by ``pixels = x * pixel_scale +
 pixel_offset`` (MNIST: scalars 0.3081 and 0.1307; LCN patches: per-entry tensors that undo the local

@@ -1,4 +1,4 @@
-"""Decoders, the LISTA encoder and a plain autoencoder (SPEC §1 and §4).
+"""Decoders, the LISTA encoder and a plain autoencoder (Method §1 and §4).
 
 Every module takes an optional ``generator`` so that initialisation is seeded without touching
 torch's global random state.
@@ -92,7 +92,7 @@ class MLPDecoder(nn.Module):
 
 
 class LISTAEncoder(nn.Module):
-    """LISTA encoder with ``n_iter`` unrolled iterations (SPEC §4): y: (B, P) -> e: (B, L) >= 0.
+    """LISTA encoder with ``n_iter`` unrolled iterations (Method §4): y: (B, P) -> e: (B, L) >= 0.
 
     ``b = W_e y + b_e;  z_0 = relu(b);  z_{t+1} = relu(b + S z_t)``, W_e: (L, P) with bias b_e
     (initialised to 0), S: (L, L) without bias.

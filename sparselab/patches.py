@@ -1,4 +1,4 @@
-"""Natural image patches with local contrast normalisation (SPEC §5).
+"""Natural image patches with local contrast normalisation (Method §5).
 
 Every JPEG/PNG under a folder (recursively: an ImageNet ``train/<class>/*.JPEG`` tree works as
 it is) is converted to grayscale (Pillow's ITU-R 601-2 luma), resized so that its short side is 256
@@ -51,6 +51,7 @@ __all__ = [
     "gaussian_window",
     "lcn",
     "load_patches",
+    "read_image",
     "save_patches",
 ]
 
@@ -121,7 +122,7 @@ def lcn(
     group: int = FLOOR_GROUP,
     eps: float = EPS,
 ) -> LCNResult:
-    """Local contrast normalisation of normalised crops v: (B, H, W) (SPEC §5).
+    """Local contrast normalisation of normalised crops v: (B, H, W) (Method §5).
 
     The local std is floored at its mean over each group of ``group`` consecutive crops (over all
     positions of those crops), as in the paper's code where the group is its loader batch of 250,
@@ -166,7 +167,7 @@ def find_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     """Grayscale (ITU-R 601-2 luma), short side resized to 256 (bilinear, antialiased, as the
     paper's torchvision ``Resize(256)``): (H, W) uint8."""
     from PIL import Image, UnidentifiedImageError
@@ -232,7 +233,7 @@ class _DecodedImages:
     def __getitem__(self, idx: int) -> np.ndarray:
         img = self.kept.get(idx)
         if img is None:
-            img = _read_image(self.files[idx])
+            img = read_image(self.files[idx])
             if self.nbytes + img.nbytes <= _CACHE_BYTES:
                 self.kept[idx], self.nbytes = img, self.nbytes + img.nbytes
         return img
@@ -307,7 +308,7 @@ def build_patches(
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
-    """LCN patches from every image under ``images_dir`` (SPEC §5), as the arrays of the ``.npz``
+    """LCN patches from every image under ``images_dir`` (Method §5), as the arrays of the ``.npz``
     layout (see :func:`save_patches`). Images are assigned to the splits first (seeded, in
     proportion to the patch counts), so that no image feeds two splits; each split then draws
     random crops from its own images, as many per image as needed. ``device``: where LCN runs

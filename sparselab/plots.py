@@ -24,6 +24,9 @@ __all__ = [
     "plot_convergence",
     "plot_history",
     "plot_sparsity_psnr",
+    "plot_classification",
+    "plot_variance_hinge",
+    "plot_code_std",
 ]
 
 #: One colour per model, the same in every chapter (the paper's four models, then the solvers).
@@ -435,6 +438,3 @@ def plot_code_std(codes: Mapping[str, object], *, T: float | None = None, bins: 
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-__all__ += ["plot_variance_hinge", "plot_code_std"]

@@ -1,4 +1,4 @@
-r"""Sparse inference: ISTA and FISTA on the energy of SPEC §2.
+r"""Sparse inference: ISTA and FISTA on the energy of Method §2.
 
 .. math::
 
@@ -285,7 +285,7 @@ def fista(
     positive: bool = True,
     track_energy: bool = False,
 ) -> InferenceResult:
-    """Minimise the energy of SPEC §2 over the codes with FISTA; the decoder is left untouched.
+    """Minimise the energy of Method §2 over the codes with FISTA; the decoder is left untouched.
 
     decoder: module (B, L) -> (B, P) with a ``code_dim`` attribute; y: (B, P);
     z_target: (B, L) encoder prediction e (also the start when ``z0`` is None; zeros if both are None);

@@ -1,4 +1,4 @@
-"""Train several independent models (seeds x lam) in one batched pass (SPEC §4, one preset).
+"""Train several independent models (seeds x lam) in one batched pass (Method §4, one preset).
 
 The K models of a sweep share every hyper-parameter of the preset but ``lam`` and ``seed``. Their
 parameters are stacked (:mod:`sparselab.stacked`): each batch is K batches ``y: (K, B, P)`` (model k

@@ -1,7 +1,7 @@
-"""Training of SDL, SDL-NL, VDL and VDL-NL (SPEC §4) with the paper's hyper-parameters (SPEC §6).
+"""Training of SDL, SDL-NL, VDL and VDL-NL (Method §4) with the paper's hyper-parameters (Method §6).
 
 Per batch ``y: (B, P)``: the encoder predicts ``e = E(y)`` (a constant); FISTA minimises the energy of
-SPEC §2 from ``z0 = e`` with target ``e`` and fixed step ``eta`` (the paper's ``lrt_Z``); then one
+Method §2 from ``z0 = e`` with target ``e`` and fixed step ``eta`` (the paper's ``lrt_Z``); then one
 Adam step for the decoder on ``mean_i (1/P) ||y_i - D(z*_i)||^2`` (followed, for SDL/SDL-NL, by
 rescaling the decoder's columns to unit norm) and one Adam step for the encoder on
 ``mean_i (1/L) ||E(y_i) - z*_i||^2``. After each epoch the validation energy is computed with the
@@ -9,7 +9,7 @@ encoder's codes, and the model with the lowest one is kept.
 
 History rows (one per epoch) hold the training and validation energies, MSE, PSNR, sparsity, dead
 components, mean column norm, mean code L1, ``fista_iter`` (FISTA steps per batch: until its last
-sample converged) and ``fista_iter_sample`` (steps per sample, the count SPEC §8 quotes), and seconds.
+sample converged) and ``fista_iter_sample`` (steps per sample, the count Method §8 quotes), and seconds.
 
 ``python -m sparselab train --preset mnist-vdl --out runs/x`` runs :func:`train` from the command
 line; every field of :class:`TrainConfig` is also an option (``--lam 0.01``, ``--n-train 2000``).
@@ -58,7 +58,7 @@ DECODER, ENCODER = "decoder.pt", "encoder.pt"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one run, named as in SPEC §6. The defaults are the MNIST VDL run.
+    """Hyper-parameters of one run, named as in Method §6. The defaults are the MNIST VDL run.
 
     ``eta`` is the fixed FISTA step (the paper's ``lrt_Z``); ``anneal_every`` > 0 multiplies the
     decoder's learning rate by ``anneal_factor`` every that many epochs (0: never);
@@ -100,7 +100,7 @@ class TrainConfig:
 _MNIST = TrainConfig(epochs=200)
 _PATCHES = TrainConfig(data="patches", code_dim=256, hidden_dim=2048, epochs=100)
 _SDL = dict(beta=0.0, gamma=1.0, normalize_columns=True, lr_decoder=1e-3)
-#: The paper's eight runs (SPEC §6, from its public scripts), by name.
+#: The paper's eight runs (Method §6, from its public scripts), by name.
 PRESETS: dict[str, TrainConfig] = {
     "mnist-sdl": dataclasses.replace(_MNIST, **_SDL, lam=0.005, eta=1.0, lr_encoder=3e-4),
     "mnist-sdl-nl": dataclasses.replace(
@@ -313,7 +313,7 @@ def _train_epoch(config, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> dict[
                 loss_d.detach(),
                 z.sum() / len(y),
                 res.n_iter.max().to(z),  # steps the batch ran (until its last sample converged)
-                res.n_iter.float().mean().to(z),  # steps per sample (what SPEC §8 quotes)
+                res.n_iter.float().mean().to(z),  # steps per sample (what Method §8 quotes)
             ]
         ).double()
     keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
@@ -322,7 +322,7 @@ def _train_epoch(config, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> dict[
 
 @torch.no_grad()
 def _validate_epoch(config, decoder, encoder, x, pixel_scale) -> dict[str, float]:
-    """Validation statistics with the encoder's codes; the energy (SPEC §2, encoder term 0) is per
+    """Validation statistics with the encoder's codes; the energy (Method §2, encoder term 0) is per
     sample, averaged over batches of ``batch_size``."""
     z, x_hat = encode_decode(decoder, encoder, x)
     B, energies = config.batch_size, []
@@ -397,7 +397,7 @@ def train(
     progress: bool = True,
     resume: bool = False,
 ) -> TrainResult:
-    """Train the decoder and encoder of ``config`` (SPEC §4); returns a :class:`TrainResult`.
+    """Train the decoder and encoder of ``config`` (Method §4); returns a :class:`TrainResult`.
 
     out: a folder for ``config.json``, ``history.csv``, ``checkpoint.pt`` (each epoch, atomic),
     the best ``decoder.pt`` / ``encoder.pt`` and ``metrics.json`` (None: keep everything in memory);

@@ -1,4 +1,4 @@
-"""FISTA from zero against FISTA from the encoder's prediction (SPEC §4), and an explorer of the
+"""FISTA from zero against FISTA from the encoder's prediction (Method §4), and an explorer of the
 encoder term's weight gamma (chapter 6)."""
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def test_test_metrics_against_a_direct_formula(test_images):
 def test_denoise_noisy_psnr_matches_the_spec_and_the_model_helps(test_images):
     decoder, encoder = _clip_model(floor=-0.1307 / STD)  # the input value of a black pixel
     results = denoise(decoder, encoder, test_images.x, STD, [0.5, 1.0, 1.5], seed=0)
-    # SPEC §7: the noisy MNIST input scores about 16.3, 10.2 and 6.7 dB
+    # Method §7: the noisy MNIST input scores about 16.3, 10.2 and 6.7 dB
     for sigma, db in ((0.5, 16.3), (1.0, 10.2), (1.5, 6.7)):
         assert results[sigma]["noisy_psnr"] == pytest.approx(db, abs=0.15)
         # clipping at black removes the negative half of the noise on the black background

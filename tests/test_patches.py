@@ -16,7 +16,7 @@ from sparselab.patches import build_patches, lcn, load_patches, save_patches
 
 
 def window_2d(size=13, sigma=5.0):
-    """The SPEC §5 window, written directly: exp(-r^2 / (2 sigma^2)) on a size x size grid."""
+    """The Method §5 window, written directly: exp(-r^2 / (2 sigma^2)) on a size x size grid."""
     t = np.arange(size) - (size - 1) / 2
     w = np.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * sigma**2))
     return w / w.sum()

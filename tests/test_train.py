@@ -22,7 +22,7 @@ from sparselab.train import (
 
 SMALL = dict(n_train=1000, n_val=500, n_test=500, device="cpu")
 
-# SPEC §6, typed again from the table: (decoder, L, H, lam, beta, gamma, eta, lr D, lr E,
+# Method §6, typed again from the table: (decoder, L, H, lam, beta, gamma, eta, lr D, lr E,
 # column norm, wd bias D, wd bias E, anneal every, epochs)
 TABLE = {
     "mnist-sdl": ("linear", 128, None, 0.005, 0, 1, 1.0, 1e-3, 3e-4, True, 0, 0, 0, 200),
@@ -95,7 +95,7 @@ def test_two_epochs_per_preset(name):
     best = result.history[result.metrics["best_epoch"] - 1]
     assert best["val_energy"] == min(row["val_energy"] for row in result.history)
 
-    # the returned models are the best ones: their validation energy (SPEC §2 with the encoder's
+    # the returned models are the best ones: their validation energy (Method §2 with the encoder's
     # codes, per sample, averaged over batches of 250) and PSNR, recomputed from scratch
     x, scale = load_split(config, "val")
     with torch.no_grad():
@@ -163,7 +163,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_l1_collapse_without_a_bound_and_its_cure():
     """lam > 0, no column bound, beta = 0: the codes' L1 norm falls and the decoder's columns grow
-    epoch after epoch (SPEC §4). With the variance hinge (beta > 0) every component of the inferred
+    epoch after epoch (Method §4). With the variance hinge (beta > 0) every component of the inferred
     codes keeps a spread of the order of T and the L1 norm does not collapse."""
     base = dict(epochs=4, lr_decoder=3e-3, lam=0.02, n_train=1000, n_val=250, device="cpu")
     free = train(make_config("mnist-vdl", beta=0.0, **base), progress=False)

@@ -2,7 +2,7 @@
 # # Lesson 1: autoencoders, undercomplete and overcomplete
 #
 # Chapter 1 of the book trains plain autoencoders on MNIST. In this lesson you write the two pieces
-# everything else rests on: the **reconstruction error** with the book's normalisation (SPEC §2) and
+# everything else rests on: the **reconstruction error** with the book's normalisation (Method §2) and
 # the **forward pass** of an autoencoder `y_hat = W_d relu(W_e y + b_e)`. Then you run the experiment
 # of the chapter: a small code must summarise the digit, while a code larger than the image, with
 # nothing to constrain it, reconstructs almost perfectly with a dense code.

@@ -59,7 +59,7 @@ for c in (1.0, 2.0, 10.0):
 # %% [markdown]
 # ## Exercise 2: the collapse experiment
 #
-# Write the learning loop of SPEC §4 with an **unconstrained** linear dictionary (no column
+# Write the learning loop of Method §4 with an **unconstrained** linear dictionary (no column
 # normalisation, no variance term):
 #
 # for each epoch, for each batch of 250 images (in a random order drawn from `g`):

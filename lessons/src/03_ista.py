@@ -3,7 +3,7 @@
 #
 # Inference minimises `F(z) = f(z) + lam ||z||_1` over non-negative codes, with the smooth part
 # `f(z) = sum_i (1/P) ||y_i - W z_i||^2`. ISTA alternates a gradient step on `f` and the proximal
-# map of the L1 term (SPEC §3):
+# map of the L1 term (Method §3):
 #
 # $$z \leftarrow \mathrm{prox}_{\eta\lambda}\big(z - \eta \nabla f(z)\big), \qquad
 #   \mathrm{prox}_{\eta\lambda}(u) = \mathrm{relu}(u - \eta\lambda),$$

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Lesson 4: FISTA
 #
-# FISTA (Beck & Teboulle 2009) adds momentum to ISTA. With `t_1 = 1` and `v_1 = x_0` (SPEC §3):
+# FISTA (Beck & Teboulle 2009) adds momentum to ISTA. With `t_1 = 1` and `v_1 = x_0` (Method §3):
 #
 # $$x_k = \mathrm{prox}_{\eta\lambda}\big(v_k - \eta \nabla f(v_k)\big), \quad
 #   t_{k+1} = \frac{1 + \sqrt{1 + 4 t_k^2}}{2}, \quad

@@ -2,7 +2,7 @@
 # # Lesson 5: the variance hinge
 #
 # VDL prevents the L1 collapse of lesson 2 without constraining the decoder: it adds to the energy
-# a hinge on the spread of each code component over the batch (SPEC §2),
+# a hinge on the spread of each code component over the batch (Method §2),
 #
 # $$\beta \sum_j \mathrm{relu}\big(T - s_j(Z)\big)^2, \qquad
 #   s_j(Z) = \sqrt{\tfrac{1}{B-1} \textstyle\sum_i (z_{ij} - \bar z_j)^2},$$

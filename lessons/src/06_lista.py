@@ -3,7 +3,7 @@
 #
 # Running FISTA for every image is slow, and at test time we want codes without batch statistics.
 # VDL trains an encoder to predict the codes: LISTA (Gregor & LeCun 2010), a few ISTA steps unrolled
-# into a network with learned weights (SPEC §4):
+# into a network with learned weights (Method §4):
 #
 # $$b = W_e y + b_e, \qquad z_0 = \mathrm{relu}(b), \qquad z_{t+1} = \mathrm{relu}(b + S z_t)
 #   \quad (t = 0, \dots, n_{iter} - 1),$$

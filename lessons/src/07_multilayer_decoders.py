@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Lesson 7: multi-layer decoders
 #
-# VDL-NL replaces the linear dictionary by a decoder with one hidden layer (SPEC §1):
+# VDL-NL replaces the linear dictionary by a decoder with one hidden layer (Method §1):
 #
 # $$D(z) = W_2\,\mathrm{relu}(W_1 z + b_1), \qquad W_1: (H, L),\ b_1: (H,),\ W_2: (P, H).$$
 #
