@@ -27,7 +27,6 @@ from torch import Tensor
 
 from .evaluate import test_metrics
 from .progress import progress as progress_bar
-from .solvers import fista
 from .stacked import StackedMLPDecoder, stack_models
 from .train import (
     CONFIG,
@@ -46,6 +45,7 @@ from .train import (
     _state,
     _validate_epoch,
     build_models,
+    infer,
     load_split,
     make_config,
 )
@@ -114,21 +114,7 @@ def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x: Tensor, epoch: int,
     for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
         y = x[orders[:, start : start + B]]  # (K, B, P)
         n = y.shape[1]
-        with torch.no_grad():
-            e = encoder(y)
-        res = fista(
-            decoder,
-            y,
-            lam=lam,
-            beta=c.beta,
-            T=c.T,
-            gamma=c.gamma,
-            z_target=e,
-            z0=e,
-            step=c.eta,
-            max_iter=c.max_iter,
-            tol=c.tol,
-        )
+        res = infer(c, decoder, encoder, y, lam=lam)
         z = res.z
         mse = (y - decoder(z)).pow(2).sum((1, 2)) / (n * P)  # (K,) mean_i (1/P)||y_i - D(z_i)||^2
         opt_d.zero_grad(set_to_none=True)

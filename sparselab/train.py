@@ -44,6 +44,7 @@ __all__ = [
     "PRESETS",
     "make_config",
     "build_models",
+    "infer",
     "load_split",
     "train",
     "TrainResult",
@@ -267,6 +268,26 @@ def _decoder_lr(config: TrainConfig, epoch: int) -> float:
     return config.lr_decoder * config.anneal_factor ** (epoch // config.anneal_every)
 
 
+def infer(config: TrainConfig, decoder: nn.Module, encoder: nn.Module, y: Tensor, lam=None):
+    """FISTA codes of y (Method §3) started from, and pulled towards, the encoder's prediction
+    ``e = E(y)`` (a constant); ``lam`` overrides ``config.lam`` (a per-model tensor in a sweep)."""
+    with torch.no_grad():
+        e = encoder(y)
+    return fista(
+        decoder,
+        y,
+        lam=config.lam if lam is None else lam,
+        beta=config.beta,
+        T=config.T,
+        gamma=config.gamma,
+        z_target=e,
+        z0=e,
+        step=config.eta,
+        max_iter=config.max_iter,
+        tol=config.tol,
+    )
+
+
 def _train_epoch(config, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> dict[str, float]:
     """One pass over ``x: (N, P)`` in shuffled batches; returns the epoch's training statistics."""
     B, L = config.batch_size, config.code_dim
@@ -280,21 +301,7 @@ def _train_epoch(config, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> dict[
     starts = range(0, len(x) - 1, B)  # a last batch of one sample would have no std
     for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
         y = x[order[start : start + B]]
-        with torch.no_grad():
-            e = encoder(y)
-        res = fista(
-            decoder,
-            y,
-            lam=config.lam,
-            beta=config.beta,
-            T=config.T,
-            gamma=config.gamma,
-            z_target=e,
-            z0=e,
-            step=config.eta,
-            max_iter=config.max_iter,
-            tol=config.tol,
-        )
+        res = infer(config, decoder, encoder, y)
         z = res.z
         loss_d = reconstruction(y, decoder(z)) / len(y)  # mean_i (1/P) ||y_i - D(z_i)||^2
         opt_d.zero_grad(set_to_none=True)
