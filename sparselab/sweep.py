@@ -42,6 +42,7 @@ from .train import (
     _decoder_lr,
     _device,
     _history_csv,
+    _load_splits,
     _state,
     _validate_epoch,
     build_models,
@@ -176,13 +177,7 @@ def sweep(
         raise ValueError("configs repeat a (lam, seed) pair")
     c0, out = configs[0], Path(out) if out is not None else None
     device = _device(c0)
-    x_train, _ = load_split(c0, "train")
-    x_val, scale_val = load_split(c0, "val")
-    x_test, scale_test = load_split(c0, "test")
-    x_train, x_val, x_test = (t.to(device) for t in (x_train, x_val, x_test))
-    scale_val, scale_test = (
-        s.to(device) if isinstance(s, Tensor) else s for s in (scale_val, scale_test)
-    )
+    x_train, x_val, scale_val, x_test, scale_test = _load_splits(c0, device)
     decoder, encoder = (m.to(device) for m in build_stacked(configs))
     opt_d, opt_e = _optimizers(c0, decoder, encoder)
     K = len(configs)

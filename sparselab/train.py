@@ -226,6 +226,18 @@ def load_split(config: TrainConfig, split: str) -> tuple[Tensor, float | Tensor]
     return patches.x, patches.pixel_scale
 
 
+def _load_splits(config: TrainConfig, device: torch.device):
+    """Train inputs, validation and test inputs with their pixel scales, on ``device``."""
+    x_train, _ = load_split(config, "train")
+    x_val, scale_val = load_split(config, "val")
+    x_test, scale_test = load_split(config, "test")
+    x_train, x_val, x_test = (t.to(device) for t in (x_train, x_val, x_test))
+    scale_val, scale_test = (
+        s.to(device) if isinstance(s, Tensor) else s for s in (scale_val, scale_test)
+    )
+    return x_train, x_val, scale_val, x_test, scale_test
+
+
 def build_models(
     config: TrainConfig, generator: torch.Generator | None = None
 ) -> tuple[nn.Module, LISTAEncoder]:
@@ -425,13 +437,8 @@ def train(
         if changed:
             raise ValueError(f"resume: config differs from the run in {out} in {changed}")
     device = _device(config)
-    x_train, _ = load_split(config, "train")  # data errors surface before anything is written
-    x_val, scale_val = load_split(config, "val")
-    x_test, scale_test = load_split(config, "test")
-    x_train, x_val, x_test = (t.to(device) for t in (x_train, x_val, x_test))
-    scale_val, scale_test = (
-        s.to(device) if isinstance(s, Tensor) else s for s in (scale_val, scale_test)
-    )
+    # data errors surface before anything is written
+    x_train, x_val, scale_val, x_test, scale_test = _load_splits(config, device)
 
     decoder, encoder = (m.to(device) for m in build_models(config))
     opt_d, opt_e = _optimizers(config, decoder, encoder)
