@@ -25,7 +25,6 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .evaluate import test_metrics
 from .progress import progress as progress_bar
 from .stacked import StackedMLPDecoder, stack_models
 from .train import (
@@ -41,6 +40,7 @@ from .train import (
     _atomic_write_text,
     _decoder_lr,
     _device,
+    _final_metrics,
     _history_csv,
     _load_splits,
     _state,
@@ -206,23 +206,9 @@ def sweep(
     results = []
     for k, config in enumerate(configs):
         dec_k, enc_k = decoder.unstack(k), encoder.unstack(k)
-        dec_k.load_state_dict(best[k]["decoder"])
-        enc_k.load_state_dict(best[k]["encoder"])
-        val = test_metrics(dec_k, enc_k, x_val, scale_val)
-        test = test_metrics(dec_k, enc_k, x_test, scale_test)
-        metrics = {
-            "val_psnr": val["psnr"],
-            "val_zero_fraction": val["zero_fraction"],
-            "test_psnr": test["psnr"],
-            "test_zero_fraction": test["zero_fraction"],
-            "test_dead": test["dead_components"],
-            "best_epoch": best[k]["epoch"],
-            "best_val_energy": best[k]["val_energy"],
-            "epochs": len(histories[k]),
-            "seconds": sum(row["seconds"] for row in histories[k]),
-            "device": str(device),
-            "sweep_models": K,
-        }
+        metrics = _final_metrics(
+            dec_k, enc_k, best[k], histories[k], (x_val, scale_val), (x_test, scale_test), device
+        ) | {"sweep_models": K}
         run_dir = out / names[k] if out is not None else None
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)

@@ -365,6 +365,26 @@ def _validate_epoch(config, decoder, encoder, x, pixel_scale) -> dict[str, float
     return dict(zip(keys, stats, strict=True)) | {"val_dead": dead_components(z)}
 
 
+def _final_metrics(decoder, encoder, best, history, val_data, test_data, device) -> dict:
+    """Load the best state dicts into the models, then the run's metrics (encoder codes, Method
+    §7) on validation and test data, each given as (x, pixel_scale)."""
+    decoder.load_state_dict(best["decoder"])
+    encoder.load_state_dict(best["encoder"])
+    val, test = (test_metrics(decoder, encoder, x, scale) for x, scale in (val_data, test_data))
+    return {
+        "val_psnr": val["psnr"],
+        "val_zero_fraction": val["zero_fraction"],
+        "test_psnr": test["psnr"],
+        "test_zero_fraction": test["zero_fraction"],
+        "test_dead": test["dead_components"],
+        "best_epoch": best["epoch"],
+        "best_val_energy": best["val_energy"],
+        "epochs": len(history),
+        "seconds": sum(row["seconds"] for row in history),
+        "device": str(device),
+    }
+
+
 def _atomic_save(obj, path: Path) -> None:
     """torch.save to a temporary file in the same folder, then rename (no half-written files)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -495,22 +515,9 @@ def train(
             _atomic_save(checkpoint, out / CHECKPOINT)
             _atomic_write_text(_history_csv(history), out / HISTORY)
 
-    decoder.load_state_dict(best["decoder"])
-    encoder.load_state_dict(best["encoder"])
-    val = test_metrics(decoder, encoder, x_val, scale_val)
-    test = test_metrics(decoder, encoder, x_test, scale_test)
-    metrics = {
-        "val_psnr": val["psnr"],
-        "val_zero_fraction": val["zero_fraction"],
-        "test_psnr": test["psnr"],
-        "test_zero_fraction": test["zero_fraction"],
-        "test_dead": test["dead_components"],
-        "best_epoch": best["epoch"],
-        "best_val_energy": best["val_energy"],
-        "epochs": len(history),
-        "seconds": sum(row["seconds"] for row in history),
-        "device": str(device),
-    }
+    metrics = _final_metrics(
+        decoder, encoder, best, history, (x_val, scale_val), (x_test, scale_test), device
+    )
     if out is not None:
         _atomic_write_text(json.dumps(metrics, indent=2) + "\n", out / METRICS)
     return TrainResult(config, decoder, encoder, history, metrics, out)
