@@ -14,32 +14,22 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
+from sparselab.reproduce import machine as sparselab_machine
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.json"
 
 
-def machine(device: str, load: float) -> str:
-    """CPU model, cores, torch version, threads, the 1-minute load average (and the GPU)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+def machine(load: float) -> str:
+    """The machine (sparselab.reproduce.machine), threads and the 1-minute load average."""
     threads = os.environ.get("OMP_NUM_THREADS", "default")
-    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {threads} threads, load {load:.1f}"
-    if device == "cuda":
-        text += f", {torch.cuda.get_device_name()}"
-    return text
+    return f"{sparselab_machine()}, {threads} threads, load {load:.1f}"
 
 
 def run(module: str, device: str, extra: list[str]) -> list[dict]:
@@ -55,7 +45,7 @@ def run(module: str, device: str, extra: list[str]) -> list[dict]:
         else []
     )
     stamp = {
-        "machine": machine(device, load),
+        "machine": machine(load),
         "date": datetime.date.today().isoformat(),
         "command": " ".join(
             env + ["python -m", f"benchmarks.{module}", "--device", device] + extra

@@ -325,11 +325,14 @@ def plot_sparsity_psnr(
     *,
     title: str | None = None,
     annotations: Mapping[str, Sequence[str]] | None = None,
+    errors: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ):
     """PSNR against sparsity, the paper's main figure: one line per model, one point per lam.
 
     points_by_model: name -> [(zeros_percent, psnr_db), ...] (sorted by sparsity for drawing);
-    annotations: name -> one label per point (e.g. the lam values).
+    annotations: name -> one label per point (e.g. the lam values);
+    errors: name -> one (zeros_percent_std, psnr_db_std) per point, drawn as error bars (the spread
+    over seeds).
     """
     if not points_by_model:
         raise ValueError("points_by_model must name at least one model")
@@ -341,9 +344,17 @@ def plot_sparsity_psnr(
                 f"points_by_model[{name!r}] must be (zeros_percent, psnr_db) pairs; got {pts.shape}"
             )
         order = np.argsort(pts[:, 0], kind="stable")
-        ax.plot(
-            pts[order, 0], pts[order, 1], marker="o", lw=1.5, color=model_color(name, k), label=name
-        )
+        color = model_color(name, k)
+        ax.plot(pts[order, 0], pts[order, 1], marker="o", lw=1.5, color=color, label=name)
+        if errors and name in errors:
+            err = _to_numpy(errors[name], f"errors[{name!r}]")
+            if err.shape != pts.shape:
+                raise ValueError(
+                    f"errors[{name!r}] must hold one (zeros_std, psnr_std) per point, shape "
+                    f"{pts.shape}; got {err.shape}"
+                )
+            ax.errorbar(pts[:, 0], pts[:, 1], xerr=err[:, 0], yerr=err[:, 1], fmt="none",
+                        ecolor=color, capsize=3, lw=1)  # fmt: skip
         if annotations and name in annotations:
             for (zx, py), text in zip(pts, annotations[name], strict=True):
                 ax.annotate(text, (zx, py), textcoords="offset points", xytext=(4, 4), fontsize=7)

@@ -29,7 +29,15 @@ import torch
 from .evaluate import classify, denoise
 from .train import PRESETS, load_run, load_split, make_config, train
 
-__all__ = ["LAM_GRIDS", "plan", "reproduce", "load_results", "summarize"]
+__all__ = [
+    "LAM_GRIDS",
+    "plan",
+    "reproduce",
+    "load_results",
+    "summarize",
+    "pool_classify",
+    "machine",
+]
 
 # lam values of each sweep (sparsity against PSNR); the preset's own value is always included
 LAM_GRIDS = {
@@ -68,20 +76,23 @@ def plan(data: str, *, models=MODELS, lams: list[float] | None = None, seeds: in
     return points
 
 
-def _machine() -> str:
+def machine() -> str:
+    """Where a result was measured: CPU model, cores, the GPU (if any), torch version."""
     cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").is_file():
+    try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    except OSError:  # not Linux
+        pass
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}"
 
 
 def _write_json(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # two grids may write at once
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
     os.replace(tmp, path)
 
@@ -150,8 +161,6 @@ def reproduce(
     configs = [make_config(p, lam=lam, seed=31 + s, **overrides) for p, lam, s in points]
     results_dir = Path(results_dir) / data
     manifest_path = results_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
-    index = {(m["preset"], m["lam"], m["seed"]): i for i, m in enumerate(manifest)}
     for (preset, lam, seed), config in zip(points, configs, strict=True):
         run_dir = Path(runs_dir) / data / preset / f"lam{lam:g}" / f"seed{seed}"
         start = time.perf_counter()
@@ -179,18 +188,21 @@ def reproduce(
             "files": files,
             "seconds": json.loads((run_dir / "metrics.json").read_text())["seconds"],
             "wall_seconds_this_call": time.perf_counter() - start,
-            "machine": _machine(),
+            "machine": f"{machine()}, {torch.get_num_threads()} threads",
             "date": datetime.date.today().isoformat(),
             "command": command,
         }
+        # read just before writing: another grid may share this folder (say, NL models beside
+        # linear ones, each process on its own core)
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+        index = {(m["preset"], m["lam"], m["seed"]): i for i, m in enumerate(manifest)}
         key = (preset, lam, seed)
         if key not in index:
-            index[key] = len(manifest)
             manifest.append(entry)
         elif manifest[index[key]]["overrides"] != changed:  # the run was extended
             manifest[index[key]] = entry
         _write_json(manifest, manifest_path)
-    return manifest
+    return json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
 
 
 def load_results(data: str, results_dir: str | Path = "book/results") -> list[dict]:
@@ -214,28 +226,49 @@ def load_results(data: str, results_dir: str | Path = "book/results") -> list[di
     return entries
 
 
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    t = torch.tensor(values, dtype=torch.float64)
+    return t.mean().item(), (t.std().item() if len(values) > 1 else 0.0)
+
+
 def summarize(entries: list[dict]) -> list[dict]:
-    """One row per (preset, lam): test PSNR and % zeros as mean and std over seeds."""
+    """One row per (preset, lam, epochs): test PSNR and % zeros as mean and std over seeds, and
+    where every seed has it, ``denoise``: ``{sigma: {"noisy_psnr", "psnr", "psnr_std"}}``."""
     groups: dict[tuple, list[dict]] = {}
-    for e in entries:
-        groups.setdefault((e["preset"], e["lam"]), []).append(e["metrics"])
+    for e in entries:  # runs of different lengths are different points, never averaged
+        groups.setdefault((e["preset"], e["lam"], e["metrics"]["epochs"]), []).append(e)
     rows = []
-    for (preset, lam), ms in sorted(groups.items()):
-        psnrs = torch.tensor([m["test_psnr"] for m in ms])
-        zeros = torch.tensor([100 * m["test_zero_fraction"] for m in ms])
-        rows.append(
-            {
-                "preset": preset,
-                "lam": lam,
-                "seeds": len(ms),
-                "test_psnr": psnrs.mean().item(),
-                "test_psnr_std": psnrs.std().item() if len(ms) > 1 else 0.0,
-                "zeros_percent": zeros.mean().item(),
-                "zeros_percent_std": zeros.std().item() if len(ms) > 1 else 0.0,
-                "epochs": ms[0]["epochs"],
-            }
-        )
+    for (preset, lam, epochs), es in sorted(groups.items()):
+        ms = [e["metrics"] for e in es]
+        psnr, psnr_std = _mean_std([m["test_psnr"] for m in ms])
+        zeros, zeros_std = _mean_std([100 * m["test_zero_fraction"] for m in ms])
+        row = {"preset": preset, "lam": lam, "seeds": len(ms), "epochs": epochs,
+               "test_psnr": psnr, "test_psnr_std": psnr_std,
+               "zeros_percent": zeros, "zeros_percent_std": zeros_std}  # fmt: skip
+        if all("denoise" in e for e in es):
+            row["denoise"] = {}
+            for sigma in es[0]["denoise"]:
+                mean, std = _mean_std([e["denoise"][sigma]["psnr"] for e in es])
+                noisy = _mean_std([e["denoise"][sigma]["noisy_psnr"] for e in es])[0]
+                row["denoise"][sigma] = {"noisy_psnr": noisy, "psnr": mean, "psnr_std": std}
+        rows.append(row)
     return rows
+
+
+def pool_classify(outputs: list[dict]) -> dict:
+    """Several :func:`sparselab.evaluate.classify` outputs (one per encoder seed) as one, each cell's
+    mean and std taken over every accuracy of every seed (encoder seeds and labelled draws)."""
+    if not outputs:
+        raise ValueError("outputs must hold at least one classify() result")
+    pooled: dict = {}
+    for features, by_classifier in outputs[0].items():
+        for classifier, by_n in by_classifier.items():
+            for n in by_n:
+                accs = [a for o in outputs for a in o[features][classifier][n]["accuracies"]]
+                mean, std = _mean_std(accs)
+                cell = {"mean": mean, "std": std, "accuracies": accs}
+                pooled.setdefault(features, {}).setdefault(classifier, {})[n] = cell
+    return pooled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -85,15 +85,18 @@ def solve_for_explorer(
     step_scale: float = 1.0,
     max_iter: int = 200,
     tol: float = 1e-3,
+    z0: Tensor | None = None,
 ) -> LambdaState:
-    """Solve the batch y: (B, P) with :func:`~sparselab.solvers.fista` from z = 0 at step
-    ``eta = step_scale / Lip`` (Lip: :func:`~sparselab.solvers.lipschitz_constant` of the decoder) and
-    measure what the explorer shows. Arguments are validated by :func:`~sparselab.solvers.fista`."""
+    """Solve the batch y: (B, P) with :func:`~sparselab.solvers.fista` from ``z0`` (B, L) (None:
+    zeros) at step ``eta = step_scale / Lip`` (Lip: :func:`~sparselab.solvers.lipschitz_constant` of
+    the decoder) and measure what the explorer shows. Arguments are validated by
+    :func:`~sparselab.solvers.fista`. The hinge's gradient is zero for a component that is zero on
+    the whole batch, so from z = 0 it cannot revive one that lam switched off; start from an
+    encoder's prediction (``z0=encoder(y)``) to see it push back."""
     _check_scale(step_scale)
     eta = step_scale / lipschitz_constant(decoder)
-    res = fista(
-        decoder, y, lam=lam, beta=beta, T=T, step=eta, max_iter=max_iter, tol=tol, track_energy=True
-    )
+    res = fista(decoder, y, lam=lam, beta=beta, T=T, z0=z0, step=eta, max_iter=max_iter, tol=tol,
+                track_energy=True)  # fmt: skip
     y_hat = decoder(res.z).detach()
     return LambdaState(
         z=res.z,
@@ -155,16 +158,20 @@ def lambda_explorer(
     step_scale: float = 1.0,
     max_iter: int = 200,
     n_show: int = 8,
+    z0: Tensor | None = None,
 ):
     """Sliders for lam (log scale), beta, T, the step (as a multiple of 1/Lip) and the number of
-    steps; every change re-solves the batch y: (B, P) with FISTA (:func:`solve_for_explorer`) and
-    redraws :func:`plot_lambda_state`. Returns an ``ipywidgets.interactive`` to display."""
+    steps; every change re-solves the batch y: (B, P) with FISTA from ``z0`` (None: zeros;
+    :func:`solve_for_explorer`) and redraws :func:`plot_lambda_state`. Returns an
+    ``ipywidgets.interactive`` to display."""
     widgets = _require_ipywidgets()
-    solve_for_explorer(decoder, y, lam=lam, beta=beta, T=T, step_scale=step_scale, max_iter=1)
+    solve_for_explorer(
+        decoder, y, lam=lam, beta=beta, T=T, step_scale=step_scale, max_iter=1, z0=z0
+    )
 
     def draw(lam, beta, T, step_scale, max_iter):
         state = solve_for_explorer(
-            decoder, y, lam=lam, beta=beta, T=T, step_scale=step_scale, max_iter=max_iter
+            decoder, y, lam=lam, beta=beta, T=T, step_scale=step_scale, max_iter=max_iter, z0=z0
         )
         _show(plot_lambda_state(state, y, n_show=n_show))
 

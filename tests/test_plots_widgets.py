@@ -126,6 +126,19 @@ def test_plot_sparsity_psnr():
         plots.plot_sparsity_psnr({"SDL": [1.0, 2.0]})
 
 
+def test_plot_sparsity_psnr_error_bars_span_the_seed_spread():
+    pts = {"VDL": [(90.0, 18.0), (80.0, 20.0)]}
+    fig = plots.plot_sparsity_psnr(pts, errors={"VDL": [(1.0, 0.5), (2.0, 0.25)]})
+    (ax,) = fig.axes
+    xbars, ybars = ax.collections  # one LineCollection per direction
+    ((x0, y0), (x1, y1)) = ybars.get_segments()[0]
+    assert (x0, x1) == (90.0, 90.0) and sorted([y0, y1]) == [17.5, 18.5]
+    ((x0, y0), (x1, y1)) = xbars.get_segments()[1]
+    assert sorted([x0, x1]) == [78.0, 82.0] and y0 == y1 == 20.0
+    with pytest.raises(ValueError, match=r"errors\['VDL'\] must hold one"):
+        plots.plot_sparsity_psnr(pts, errors={"VDL": [(1.0, 0.5)]})
+
+
 @pytest.fixture
 def dictionary_and_batch():
     y = load_mnist("train", n=32).x.double()
@@ -150,6 +163,23 @@ def test_solve_for_explorer_matches_fista_and_metrics(dictionary_and_batch):
         widgets.solve_for_explorer(dec, y, lam=0.01, step_scale=0)
     with pytest.raises(ValueError, match="lam"):
         widgets.solve_for_explorer(dec, y, lam=-1.0)
+
+
+def test_explorer_start_matters_only_with_the_hinge(dictionary_and_batch):
+    """beta = 0: a convex problem, the same components survive from any start; beta > 0: from
+    z = 0 the hinge has no gradient on a component lam switched off, from an active start it has."""
+    dec, y = dictionary_and_batch
+    z0 = torch.rand(y.shape[0], 64, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+
+    def dead(beta, start):
+        state = widgets.solve_for_explorer(dec, y, lam=0.05, beta=beta, T=0.5, z0=start)
+        return int((state.z.abs().sum(0) == 0).sum())
+
+    assert dead(0.0, None) == dead(0.0, z0)
+    assert dead(10.0, z0) < dead(10.0, None)
+    state = widgets.solve_for_explorer(dec, y, lam=0.05, beta=10.0, z0=z0, max_iter=30)
+    res = fista(dec, y, lam=0.05, beta=10.0, z0=z0, step=state.step, max_iter=30)
+    torch.testing.assert_close(state.z, res.z)
 
 
 def test_larger_lambda_gives_sparser_codes(dictionary_and_batch):

@@ -1,10 +1,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from sparselab.reproduce import LAM_GRIDS, load_results, plan, reproduce, summarize
+from sparselab.reproduce import LAM_GRIDS, load_results, plan, pool_classify, reproduce, summarize
 from sparselab.train import PRESETS
 
 
@@ -84,3 +85,65 @@ def test_committed_artifacts_exist_parse_and_come_from_presets(data):
                 json.loads(path.read_text())
     loaded = load_results(data, RESULTS)
     assert all(0 < e["metrics"]["test_psnr"] < 60 for e in loaded)
+
+
+def _entry(preset, lam, seed, psnr, zeros, epochs=200, denoised=None):
+    e = {"preset": preset, "lam": lam, "seed": seed,
+         "metrics": {"test_psnr": psnr, "test_zero_fraction": zeros, "epochs": epochs}}  # fmt: skip
+    if denoised is not None:
+        e["denoise"] = {"1.0": {"noisy_psnr": 10.2, "psnr": denoised}}
+    return e
+
+
+def test_summarize_averages_seeds_and_keeps_run_lengths_apart():
+    entries = [
+        _entry("mnist-vdl", 0.02, 0, 17.0, 0.90, denoised=15.0),
+        _entry("mnist-vdl", 0.02, 1, 18.0, 0.94, denoised=16.0),
+        _entry("mnist-vdl", 0.02, 2, 19.0, 0.92, denoised=17.0),
+        _entry("mnist-vdl", 0.02, 3, 12.0, 0.50, epochs=30),
+    ]
+    long, short = sorted(summarize(entries), key=lambda r: -r["epochs"])
+    assert (long["seeds"], short["seeds"], short["test_psnr"]) == (3, 1, 12.0)
+    assert long["test_psnr"] == pytest.approx(18.0)
+    assert long["test_psnr_std"] == pytest.approx(np.std([17, 18, 19], ddof=1))
+    assert long["zeros_percent"] == pytest.approx(92.0)
+    assert long["zeros_percent_std"] == pytest.approx(np.std([90, 94, 92], ddof=1))
+    assert long["denoise"]["1.0"]["psnr"] == pytest.approx(16.0)
+    assert long["denoise"]["1.0"]["psnr_std"] == pytest.approx(1.0)
+    assert "denoise" not in short and short["test_psnr_std"] == 0.0
+
+
+def test_reproduce_keeps_entries_another_grid_wrote_meanwhile(tmp_path, monkeypatch):
+    """Two grids (say NL models on one core, linear ones on the other) share one results folder:
+    an entry the other process wrote while this one trained must survive this one's write."""
+    import sparselab.reproduce as rep
+
+    other = _entry("mnist-sdl", 0.005, 0, 17.0, 0.9) | {"overrides": {}, "files": []}
+    run_one = rep._run_one
+
+    def run_one_while_another_grid_writes(config, run_dir, progress):
+        run_one(config, run_dir, progress)
+        manifest = tmp_path / "res" / "mnist" / "manifest.json"
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(json.dumps([other]))
+
+    monkeypatch.setattr(rep, "_run_one", run_one_while_another_grid_writes)
+    manifest = reproduce("mnist", models=("vdl",), lams=[0.01], runs_dir=tmp_path / "runs",
+                         results_dir=tmp_path / "res", progress=False,
+                         overrides=dict(epochs=1, n_train=500, n_val=250, n_test=250))  # fmt: skip
+    assert [(m["preset"], m["lam"]) for m in manifest] == [
+        ("mnist-sdl", 0.005),
+        ("mnist-vdl", 0.01),
+    ]
+
+
+def test_pool_classify_takes_every_accuracy_of_every_seed():
+    def output(accs):
+        return {"codes": {"linear": {"1": {"accuracies": accs}}}}
+
+    pooled = pool_classify([output([0.4, 0.5]), output([0.3, 0.6, 0.7])])
+    cell = pooled["codes"]["linear"]["1"]
+    assert cell["mean"] == pytest.approx(0.5)
+    assert cell["std"] == pytest.approx(np.std([0.4, 0.5, 0.3, 0.6, 0.7], ddof=1))
+    with pytest.raises(ValueError, match="outputs must hold"):
+        pool_classify([])
