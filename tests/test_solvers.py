@@ -106,6 +106,23 @@ def test_fista_matches_independent_naive_fista(kind, mnist_batch):
     assert all(p.grad is None for p in D.parameters())
 
 
+def test_mlp_fista_with_early_stopping_matches_naive_fista(mnist_batch):
+    """With tol > 0 the MLP decoder's steps shrink to the rows still iterating (the hinge still
+    sees every code): the codes must be those of a plain full-batch loop."""
+    g = torch.Generator().manual_seed(12)
+    D = MLPDecoder(128, 256, 784, generator=g).double()
+    y = mnist_batch[:100]
+    e = torch.relu(torch.randn(100, 128, generator=g, dtype=torch.float64)) * 0.2
+    e = e * torch.linspace(0, 3, 100, dtype=torch.float64)[:, None]  # starts far and near
+    kw = dict(lam=0.01, beta=10.0, T=0.5, gamma=50.0, z_target=e)
+    step = 1.0 / lipschitz_constant(D, gamma=50.0)
+    res = fista(D, y, step=step, max_iter=60, tol=1e-3, **kw)
+    ref = naive_fista(D, y, step=step, n_steps=60, tol=1e-3, **kw)
+    n = res.n_iter.float()
+    assert n.median() < 0.5 * n.max()  # most rows stopped while some went on
+    torch.testing.assert_close(res.z, ref, rtol=0, atol=1e-9)
+
+
 def test_fista_leaves_decoder_untouched():
     g = torch.Generator().manual_seed(5)
     D = MLPDecoder(16, 32, 20, generator=g)
