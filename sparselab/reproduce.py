@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import itertools
 import json
+import math
 import os
 import platform
 import sys
@@ -253,6 +255,22 @@ def summarize(entries: list[dict]) -> list[dict]:
                 row["denoise"][sigma] = {"noisy_psnr": noisy, "psnr": mean, "psnr_std": std}
         rows.append(row)
     return rows
+
+
+def psnr_at_sparsity(rows: list[dict], preset: str, zeros_percent: float) -> float:
+    """The PSNR of ``preset``'s sparsity curve (rows of :func:`summarize`, its longest runs) at
+    ``zeros_percent``, linear between its two nearest points; NaN outside the curve's range."""
+    longest: dict[float, dict] = {}
+    for r in rows:
+        if r["preset"] == preset and r["epochs"] >= longest.get(r["lam"], {"epochs": -1})["epochs"]:
+            longest[r["lam"]] = r
+    if not longest:
+        raise ValueError(f"no rows for preset {preset!r}")
+    curve = sorted((r["zeros_percent"], r["test_psnr"]) for r in longest.values())
+    for (z0, p0), (z1, p1) in itertools.pairwise(curve):
+        if z0 <= zeros_percent <= z1:
+            return p0 if z1 == z0 else p0 + (p1 - p0) * (zeros_percent - z0) / (z1 - z0)
+    return curve[0][1] if zeros_percent == curve[0][0] else math.nan
 
 
 def pool_classify(outputs: list[dict]) -> dict:

@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from sparselab.reproduce import LAM_GRIDS, load_results, plan, pool_classify, reproduce, summarize
+from sparselab.reproduce import (
+    LAM_GRIDS,
+    load_results,
+    plan,
+    pool_classify,
+    psnr_at_sparsity,
+    reproduce,
+    summarize,
+)
 from sparselab.train import PRESETS
 
 
@@ -147,3 +155,43 @@ def test_pool_classify_takes_every_accuracy_of_every_seed():
     assert cell["std"] == pytest.approx(np.std([0.4, 0.5, 0.3, 0.6, 0.7], ddof=1))
     with pytest.raises(ValueError, match="outputs must hold"):
         pool_classify([])
+
+
+def test_psnr_at_sparsity_reads_the_curve_between_its_points():
+    rows = [
+        {
+            "preset": "mnist-sdl",
+            "lam": 0.001,
+            "epochs": 200,
+            "zeros_percent": 60.0,
+            "test_psnr": 21.0,
+        },
+        {
+            "preset": "mnist-sdl",
+            "lam": 0.002,
+            "epochs": 200,
+            "zeros_percent": 80.0,
+            "test_psnr": 19.0,
+        },
+        {
+            "preset": "mnist-sdl",
+            "lam": 0.002,
+            "epochs": 30,
+            "zeros_percent": 70.0,
+            "test_psnr": 9.0,
+        },
+        {
+            "preset": "mnist-vdl",
+            "lam": 0.02,
+            "epochs": 200,
+            "zeros_percent": 70.0,
+            "test_psnr": 30.0,
+        },
+    ]
+    assert psnr_at_sparsity(rows, "mnist-sdl", 70.0) == pytest.approx(
+        20.0
+    )  # the 30-epoch run ignored
+    assert psnr_at_sparsity(rows, "mnist-sdl", 60.0) == 21.0
+    assert np.isnan(psnr_at_sparsity(rows, "mnist-sdl", 90.0))
+    with pytest.raises(ValueError, match="no rows"):
+        psnr_at_sparsity(rows, "mnist-sdl-nl", 70.0)
