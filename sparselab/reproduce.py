@@ -37,6 +37,8 @@ __all__ = [
     "reproduce",
     "load_results",
     "summarize",
+    "sparsity_curve",
+    "psnr_at_sparsity",
     "pool_classify",
     "machine",
 ]
@@ -257,16 +259,22 @@ def summarize(entries: list[dict]) -> list[dict]:
     return rows
 
 
-def psnr_at_sparsity(rows: list[dict], preset: str, zeros_percent: float) -> float:
-    """The PSNR of ``preset``'s sparsity curve (rows of :func:`summarize`, its longest runs) at
-    ``zeros_percent``, linear between its two nearest points; NaN outside the curve's range."""
+def sparsity_curve(rows: list[dict], preset: str) -> list[tuple[float, float]]:
+    """``preset``'s points (zeros_percent, test_psnr) from rows of :func:`summarize`, the longest
+    run of each lam, sorted by sparsity."""
     longest: dict[float, dict] = {}
     for r in rows:
         if r["preset"] == preset and r["epochs"] >= longest.get(r["lam"], {"epochs": -1})["epochs"]:
             longest[r["lam"]] = r
     if not longest:
         raise ValueError(f"no rows for preset {preset!r}")
-    curve = sorted((r["zeros_percent"], r["test_psnr"]) for r in longest.values())
+    return sorted((r["zeros_percent"], r["test_psnr"]) for r in longest.values())
+
+
+def psnr_at_sparsity(rows: list[dict], preset: str, zeros_percent: float) -> float:
+    """The PSNR of :func:`sparsity_curve` at ``zeros_percent``, linear between its two nearest
+    points; NaN outside the curve's range."""
+    curve = sparsity_curve(rows, preset)
     for (z0, p0), (z1, p1) in itertools.pairwise(curve):
         if z0 <= zeros_percent <= z1:
             return p0 if z1 == z0 else p0 + (p1 - p0) * (zeros_percent - z0) / (z1 - z0)

@@ -12,10 +12,10 @@ FISTA (Beck & Teboulle 2009): ``x_k = prox(v_k - eta grad f(v_k))``,
 
 A :class:`~sparselab.models.LinearDictionary` takes the fast path: ``grad`` of the reconstruction is
 ``(2/P)(z W^T W - y W)`` with ``W^T W`` and ``y W`` computed once per batch. Any other module mapping
-(B, L) -> (B, P) gets its gradient from autograd, with respect to the codes only. With a tolerance, a sample
-that has converged keeps its code; an :class:`~sparselab.models.MLPDecoder` then computes its
-steps for the rows still iterating only, which is most of the saving when a batch's slowest sample
-runs ten times as long as its typical one.
+(B, L) -> (B, P) gets its gradient from autograd, with respect to the codes only. With a
+tolerance, a sample that has converged keeps its code; an :class:`~sparselab.models.MLPDecoder`
+then computes its steps for the rows still iterating only, which is most of the saving when a
+batch's slowest sample runs ten times as long as its typical one.
 
 K independent problems solve in one call with a stacked decoder (:mod:`sparselab.stacked`):
 y: (K, B, P), codes (K, B, L), ``lam`` a float or a (K, 1, 1) tensor, a float ``step``; the hinge
@@ -102,7 +102,7 @@ def lipschitz_constant(decoder: nn.Module, *, gamma: float = 0.0) -> float:
 
 def _gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, z_target):
     """Returns the map ``v -> v - eta grad f(v)`` for the smooth part f of the energy; v: (B, L)
-    (or (K, B, L) with a stacked decoder). For a decoder that is not linear it also takes
+    (or (K, B, L) with a stacked decoder). For a single decoder that is not linear it also takes
     ``(v, rows)``: only those rows (n,) of the result, the hinge's statistics still over all of v."""
     P, L = y.shape[-1], decoder.code_dim
     if isinstance(decoder, StackedLinearDictionary):  # the affine step of each model, batched

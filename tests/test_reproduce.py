@@ -12,6 +12,7 @@ from sparselab.reproduce import (
     pool_classify,
     psnr_at_sparsity,
     reproduce,
+    sparsity_curve,
     summarize,
 )
 from sparselab.train import PRESETS
@@ -188,9 +189,8 @@ def test_psnr_at_sparsity_reads_the_curve_between_its_points():
             "test_psnr": 30.0,
         },
     ]
-    assert psnr_at_sparsity(rows, "mnist-sdl", 70.0) == pytest.approx(
-        20.0
-    )  # the 30-epoch run ignored
+    assert sparsity_curve(rows, "mnist-sdl") == [(60.0, 21.0), (80.0, 19.0)]  # longest runs only
+    assert psnr_at_sparsity(rows, "mnist-sdl", 70.0) == pytest.approx(20.0)
     assert psnr_at_sparsity(rows, "mnist-sdl", 60.0) == 21.0
     assert np.isnan(psnr_at_sparsity(rows, "mnist-sdl", 90.0))
     with pytest.raises(ValueError, match="no rows"):
