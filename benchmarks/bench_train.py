@@ -52,13 +52,14 @@ def _timed(fn, device):
 def bench_epoch(preset, device, x, batches):
     config = tr.make_config(preset, device=device.type)
     decoder, encoder = (m.to(device) for m in tr.build_models(config))
-    opt_d, opt_e = tr._optimizers(config, decoder, encoder)
+    dec_bias = decoder.fc1.bias if config.decoder == "mlp" else None
+    opt_d, opt_e = tr._optimizers(config, decoder, encoder, dec_bias, encoder.W.bias)
     per_epoch = math.ceil((N_TRAIN - 1) / config.batch_size)
     n = per_epoch if batches == 0 else min(batches, per_epoch)
     xs = x[: n * config.batch_size]
     seconds, stats = _timed(
         lambda warmup: tr._train_epoch(
-            config,
+            [config],
             decoder,
             encoder,
             opt_d,
@@ -66,7 +67,7 @@ def bench_epoch(preset, device, x, batches):
             xs[: config.batch_size] if warmup else xs,
             0,
             False,
-        ),
+        )[0],
         device,
     )
     return {
@@ -84,12 +85,20 @@ def bench_sweep(K, device, x, batches):
     configs = tr.make_config("mnist-vdl", device=device.type)
     configs = sw.sweep_configs(configs, [configs.lam], range(K))
     decoder, encoder = (m.to(device) for m in sw.build_stacked(configs))
-    opt_d, opt_e = sw._optimizers(configs[0], decoder, encoder)
+    opt_d, opt_e = tr._optimizers(configs[0], decoder, encoder, None, encoder.bias)
     per_epoch = math.ceil((N_TRAIN - 1) / configs[0].batch_size)
     xs = x[: batches * configs[0].batch_size]
     seconds, stats = _timed(
-        lambda warmup: sw._train_epoch(
-            configs, decoder, encoder, opt_d, opt_e, xs[:250] if warmup else xs, 0, False
+        lambda warmup: tr._train_epoch(
+            configs,
+            decoder,
+            encoder,
+            opt_d,
+            opt_e,
+            xs[:250] if warmup else xs,
+            0,
+            False,
+            stacked=True,
         ),
         device,
     )

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 from .progress import progress as progress_bar
 from .stacked import StackedMLPDecoder, stack_models
@@ -43,10 +42,11 @@ from .train import (
     _final_metrics,
     _history_csv,
     _load_splits,
+    _optimizers,
     _state,
+    _train_epoch,
     _validate_epoch,
     build_models,
-    infer,
     load_split,
     make_config,
 )
@@ -75,70 +75,6 @@ def build_stacked(configs: list[TrainConfig]):
     """Stacked decoder and encoder of K configs, each model initialised as ``build_models``."""
     singles = [build_models(c) for c in configs]
     return stack_models([d for d, _ in singles]), stack_models([e for _, e in singles])
-
-
-def _optimizers(config: TrainConfig, decoder, encoder):
-    """Adam on the stacked parameters with train.py's groups (weight decay on the biases only)."""
-
-    def groups(model, bias, wd):
-        rest = [p for p in model.parameters() if p is not bias]
-        return [{"params": rest}] + (
-            [{"params": [bias], "weight_decay": wd}] if bias is not None else []
-        )
-
-    dec_bias = decoder.b1 if isinstance(decoder, StackedMLPDecoder) else None
-    opt_d = torch.optim.Adam(
-        groups(decoder, dec_bias, config.wd_bias_decoder), lr=config.lr_decoder
-    )
-    opt_e = torch.optim.Adam(
-        groups(encoder, encoder.bias, config.wd_bias_encoder), lr=config.lr_encoder
-    )
-    return opt_d, opt_e
-
-
-def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x: Tensor, epoch: int, bar: bool):
-    """One pass over ``x: (N, P)`` for K stacked models; returns K dicts of training statistics
-    (the keys of :func:`sparselab.train.train`'s history)."""
-    c, K = configs[0], len(configs)
-    B, L, P = c.batch_size, c.code_dim, x.shape[1]
-    orders = torch.stack(  # model k's shuffle is the one train() draws for its seed
-        [
-            torch.randperm(len(x), generator=torch.Generator().manual_seed(ck.seed * 1009 + epoch))
-            for ck in configs
-        ]
-    ).to(x.device)
-    lam = torch.tensor([ck.lam for ck in configs], dtype=x.dtype, device=x.device).view(K, 1, 1)
-    for group in opt_d.param_groups:
-        group["lr"] = _decoder_lr(c, epoch)
-    sums = torch.zeros(K, 5, dtype=torch.float64, device=x.device)
-    starts = range(0, len(x) - 1, B)  # a last batch of one sample would have no std
-    for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
-        y = x[orders[:, start : start + B]]  # (K, B, P)
-        n = y.shape[1]
-        res = infer(c, decoder, encoder, y, lam=lam)
-        z = res.z
-        mse = (y - decoder(z)).pow(2).sum((1, 2)) / (n * P)  # (K,) mean_i (1/P)||y_i - D(z_i)||^2
-        opt_d.zero_grad(set_to_none=True)
-        mse.sum().backward()  # a sum of per-model losses: independent gradients
-        opt_d.step()
-        if c.normalize_columns:
-            decoder.normalize_columns_()
-        loss_e = (encoder(y) - z).pow(2).sum() / (n * L)
-        opt_e.zero_grad(set_to_none=True)
-        loss_e.backward()
-        opt_e.step()
-        sums += torch.stack(
-            [
-                res.energy / n,
-                mse.detach(),
-                z.sum((1, 2)) / n,
-                res.n_iter.max(1).values.to(z),
-                res.n_iter.float().mean(1).to(z),
-            ],
-            dim=1,
-        ).double()
-    keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
-    return [dict(zip(keys, row, strict=True)) for row in (sums / len(starts)).tolist()]
 
 
 @contextlib.contextmanager
@@ -179,7 +115,8 @@ def sweep(
     device = _device(c0)
     x_train, x_val, scale_val, x_test, scale_test = _load_splits(c0, device)
     decoder, encoder = (m.to(device) for m in build_stacked(configs))
-    opt_d, opt_e = _optimizers(c0, decoder, encoder)
+    dec_bias = decoder.b1 if isinstance(decoder, StackedMLPDecoder) else None
+    opt_d, opt_e = _optimizers(c0, decoder, encoder, dec_bias, encoder.bias)
     K = len(configs)
     histories: list[list[dict]] = [[] for _ in range(K)]
     best = [{"val_energy": math.inf, "epoch": 0} for _ in range(K)]
@@ -187,7 +124,9 @@ def sweep(
         epochs = progress_bar(range(c0.epochs), enabled=progress, desc="sweep", unit="epoch")
         for epoch in epochs:
             start = time.perf_counter()
-            rows = _train_epoch(configs, decoder, encoder, opt_d, opt_e, x_train, epoch, progress)
+            rows = _train_epoch(
+                configs, decoder, encoder, opt_d, opt_e, x_train, epoch, progress, stacked=True
+            )
             for k, (config, row) in enumerate(zip(configs, rows, strict=True)):
                 dec_k, enc_k = decoder.unstack(k), encoder.unstack(k)
                 row = {"epoch": epoch + 1, "lr_decoder": _decoder_lr(config, epoch)} | row

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -254,8 +255,9 @@ def build_models(
     return decoder, encoder
 
 
-def _optimizers(config, decoder, encoder) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam for each model; weight decay only on the listed biases (own parameter groups)."""
+def _optimizers(config, decoder, encoder, dec_bias, enc_bias) -> tuple[torch.optim.Adam, ...]:
+    """Adam for the decoder and for the encoder; weight decay only on the given biases (own
+    parameter groups; None: no such group)."""
 
     def groups(model: nn.Module, bias: Tensor | None, wd: float) -> list[dict]:
         rest = [p for p in model.parameters() if p is not bias]
@@ -263,12 +265,11 @@ def _optimizers(config, decoder, encoder) -> tuple[torch.optim.Adam, torch.optim
             [{"params": [bias], "weight_decay": wd}] if bias is not None else []
         )
 
-    dec_bias = decoder.fc1.bias if isinstance(decoder, MLPDecoder) else None
     opt_d = torch.optim.Adam(
         groups(decoder, dec_bias, config.wd_bias_decoder), lr=config.lr_decoder
     )
     opt_e = torch.optim.Adam(
-        groups(encoder, encoder.W.bias, config.wd_bias_encoder), lr=config.lr_encoder
+        groups(encoder, enc_bias, config.wd_bias_encoder), lr=config.lr_encoder
     )
     return opt_d, opt_e
 
@@ -280,9 +281,10 @@ def _decoder_lr(config: TrainConfig, epoch: int) -> float:
     return config.lr_decoder * config.anneal_factor ** (epoch // config.anneal_every)
 
 
-def infer(config: TrainConfig, decoder: nn.Module, encoder: nn.Module, y: Tensor, lam=None):
+def infer(config, decoder, encoder, y: Tensor, lam=None, *, gamma=None, z0=None):
     """FISTA codes of y (Method §3) started from, and pulled towards, the encoder's prediction
-    ``e = E(y)`` (a constant); ``lam`` overrides ``config.lam`` (a per-model tensor in a sweep)."""
+    ``e = E(y)`` (a constant); ``lam`` overrides ``config.lam`` (a per-model tensor in a sweep),
+    ``gamma`` the encoder term's weight, ``z0`` the start (None: ``e``)."""
     with torch.no_grad():
         e = encoder(y)
     return fista(
@@ -291,52 +293,66 @@ def infer(config: TrainConfig, decoder: nn.Module, encoder: nn.Module, y: Tensor
         lam=config.lam if lam is None else lam,
         beta=config.beta,
         T=config.T,
-        gamma=config.gamma,
+        gamma=config.gamma if gamma is None else gamma,
         z_target=e,
-        z0=e,
+        z0=e if z0 is None else z0,
         step=config.eta,
         max_iter=config.max_iter,
         tol=config.tol,
     )
 
 
-def _train_epoch(config, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> dict[str, float]:
-    """One pass over ``x: (N, P)`` in shuffled batches; returns the epoch's training statistics."""
-    B, L = config.batch_size, config.code_dim
-    order = torch.randperm(
-        len(x), generator=torch.Generator().manual_seed(config.seed * 1009 + epoch)
-    )
-    order = order.to(x.device)
+def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar, *, stacked=False):
+    """One pass over ``x: (N, P)`` in shuffled batches; returns each model's training statistics.
+
+    configs: one config, or with ``stacked`` the K configs of a sweep (:mod:`sparselab.stacked`,
+    equal but for lam and seed): then each batch is ``y: (K, B, P)``, model k shuffled with its
+    own seed as it would be alone, and FISTA takes a per-model lam.
+    """
+    c, L, P = configs[0], configs[0].code_dim, x.shape[1]
+    orders = torch.stack(
+        [
+            torch.randperm(len(x), generator=torch.Generator().manual_seed(ck.seed * 1009 + epoch))
+            for ck in configs
+        ]
+    ).to(x.device)
+    orders, lam = orders if stacked else orders[0], None
+    if stacked:
+        lam = torch.tensor([ck.lam for ck in configs], dtype=x.dtype, device=x.device)
+        lam = lam.view(-1, 1, 1)
     for group in opt_d.param_groups:
-        group["lr"] = _decoder_lr(config, epoch)
-    sums = torch.zeros(5, dtype=torch.float64, device=x.device)
-    starts = range(0, len(x) - 1, B)  # a last batch of one sample would have no std
+        group["lr"] = _decoder_lr(c, epoch)
+    sums = torch.zeros(len(configs), 5, dtype=torch.float64, device=x.device)
+    starts = range(0, len(x) - 1, c.batch_size)  # a last batch of one sample would have no std
     for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
-        y = x[order[start : start + B]]
-        res = infer(config, decoder, encoder, y)
+        y = x[orders[..., start : start + c.batch_size]]
+        n = y.shape[-2]
+        res = infer(c, decoder, encoder, y, lam=lam)
         z = res.z
-        loss_d = reconstruction(y, decoder(z)) / len(y)  # mean_i (1/P) ||y_i - D(z_i)||^2
+        # per model: mean_i (1/P) ||y_i - D(z_i)||^2; a sum of them gives independent gradients
+        loss_d = (y - decoder(z)).pow(2).sum((-2, -1)) / P / n
         opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        loss_d.sum().backward()
         opt_d.step()
-        if config.normalize_columns:
+        if c.normalize_columns:
             decoder.normalize_columns_()
-        loss_e = (encoder(y) - z).pow(2).sum() / (len(y) * L)  # mean_i (1/L) ||E(y_i) - z_i||^2
+        loss_e = (encoder(y) - z).pow(2).sum() / (n * L)  # mean_i (1/L) ||E(y_i) - z_i||^2
         opt_e.zero_grad(set_to_none=True)
         loss_e.backward()
         opt_e.step()
         # summed on the device: one host sync per epoch, not per batch
         sums += torch.stack(
             [
-                res.energy / len(y),
+                res.energy / n,
                 loss_d.detach(),
-                z.sum() / len(y),
-                res.n_iter.max().to(z),  # steps the batch ran (until its last sample converged)
-                res.n_iter.float().mean().to(z),  # steps per sample (what Method §8 quotes)
-            ]
+                z.sum((-2, -1)) / n,
+                res.n_iter.amax(-1).to(z),  # steps the batch ran (until its last sample converged)
+                res.n_iter.float().mean(-1).to(z),  # steps per sample (what Method §8 quotes)
+            ],
+            dim=-1,
         ).double()
     keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
-    return dict(zip(keys, (sums / len(starts)).tolist(), strict=True))
+    return [dict(zip(keys, row, strict=True)) for row in (sums / len(starts)).tolist()]
 
 
 @torch.no_grad()
@@ -461,7 +477,8 @@ def train(
     x_train, x_val, scale_val, x_test, scale_test = _load_splits(config, device)
 
     decoder, encoder = (m.to(device) for m in build_models(config))
-    opt_d, opt_e = _optimizers(config, decoder, encoder)
+    dec_bias = decoder.fc1.bias if isinstance(decoder, MLPDecoder) else None
+    opt_d, opt_e = _optimizers(config, decoder, encoder, dec_bias, encoder.W.bias)
     history: list[dict] = []
     best = {
         "val_energy": math.inf,
@@ -483,13 +500,26 @@ def train(
     epochs = progress_bar(
         range(len(history), config.epochs), enabled=progress, desc="training", unit="epoch"
     )
+    stalled = False
     for epoch in epochs:
         start = time.perf_counter()
         row = {"epoch": epoch + 1, "lr_decoder": _decoder_lr(config, epoch)}
-        row |= _train_epoch(config, decoder, encoder, opt_d, opt_e, x_train, epoch, progress)
+        row |= _train_epoch([config], decoder, encoder, opt_d, opt_e, x_train, epoch, progress)[0]
         row |= _validate_epoch(config, decoder, encoder, x_val, scale_val)
         row["seconds"] = time.perf_counter() - start
         history.append(row)
+        # from a random start the first epoch is slow anyway; later, half the cap is a stall
+        if epoch > 0 and row["fista_iter"] >= config.max_iter / 2 and not stalled:
+            stalled = True  # once a run: the history keeps the count of every epoch
+            warnings.warn(
+                f"epoch {epoch + 1}: FISTA's batches averaged {row['fista_iter']:.0f} of "
+                f"max_iter={config.max_iter} steps, so samples stop at the cap, not converged. "
+                f"The fixed step eta={config.eta:g} may exceed what the decoder now allows; "
+                f"training goes on, slower. A smaller eta (e.g. {config.eta / 2:g}) converges "
+                "(chapter 10, 'FISTA iterations').",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         epochs.set_postfix(
             val_psnr=f"{row['val_psnr']:.2f}", zeros=f"{row['val_zero_fraction']:.2f}"
         )

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .plots import model_color
-from .solvers import fista
+from .train import infer
 
 __all__ = ["warm_start_steps", "plot_warm_start", "warm_start_explorer"]
 
@@ -26,20 +26,10 @@ def warm_start_steps(
     gamma = config.gamma if gamma is None else float(gamma)
     if gamma < 0:
         raise ValueError(f"gamma must be >= 0; got {gamma}")
-    e = encoder(y)
-    kwargs = dict(
-        lam=config.lam,
-        beta=config.beta,
-        T=config.T,
-        gamma=gamma,
-        z_target=e,
-        step=config.eta,
-        max_iter=config.max_iter,
-        tol=config.tol,
-    )
+    zero = torch.zeros(len(y), decoder.code_dim, dtype=y.dtype, device=y.device)
     return {
-        "cold": fista(decoder, y, z0=torch.zeros_like(e), **kwargs).n_iter,
-        "warm": fista(decoder, y, z0=e, **kwargs).n_iter,
+        "cold": infer(config, decoder, encoder, y, gamma=gamma, z0=zero).n_iter,
+        "warm": infer(config, decoder, encoder, y, gamma=gamma).n_iter,
     }
 
 

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import warnings
 
 import pytest
 import torch
@@ -245,3 +246,17 @@ def test_history_csv_keeps_columns_added_by_a_newer_version():
     text = _history_csv([{"epoch": 1, "a": 0.5}, {"epoch": 2, "a": 0.25, "b": 3.0}])
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0] == {"epoch": "1", "a": "0.5", "b": ""} and rows[1]["b"] == "3.0"
+
+
+def test_a_step_the_decoder_outgrew_warns_once_and_training_goes_on():
+    # the smooth part's Lipschitz constant (2/P)||W||_2^2 + 2 gamma / L is 0.02 at the start:
+    # eta = 100 is past 2 / 0.02, so FISTA oscillates to the cap; the paper's eta = 1 converges
+    sizes = dict(n_train=500, n_val=250, n_test=250, epochs=3, device="cpu")
+    with pytest.warns(RuntimeWarning, match="eta=100") as caught:
+        result = train(make_config("mnist-sdl", eta=100.0, max_iter=40, **sizes), progress=False)
+    assert len([w for w in caught if "FISTA" in str(w.message)]) == 1
+    assert [row["fista_iter"] for row in result.history[1:]] == [40, 40]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = train(make_config("mnist-sdl", **sizes), progress=False)
+    assert max(row["fista_iter"] for row in result.history[1:]) < 100
