@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from .metrics import dead_components, psnr
+from .metrics import dead_components, mean_std, psnr
 from .models import LISTAEncoder
 
 __all__ = ["encode_decode", "test_metrics", "denoise", "classify", "train_classifier"]
@@ -192,9 +191,9 @@ def classify(
                         seed=seed,
                     )
                     accs.append(_accuracy(model, f_test, y_test))
-                std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+                mean, std = mean_std(accs)
                 results.setdefault(kind, {}).setdefault(classifier, {})[n] = {
-                    "mean": statistics.fmean(accs),
+                    "mean": mean,
                     "std": std,
                     "accuracies": accs,
                 }

@@ -7,10 +7,12 @@ contrast normalisation and then the global normalisation). PSNR is computed in p
 
 from __future__ import annotations
 
+import statistics
+
 import torch
 from torch import Tensor
 
-__all__ = ["psnr", "zero_fraction", "dead_components"]
+__all__ = ["psnr", "zero_fraction", "dead_components", "mean_std"]
 
 
 def psnr(x_hat: Tensor, x: Tensor, pixel_scale: float | Tensor = 1.0) -> Tensor:
@@ -28,3 +30,11 @@ def zero_fraction(z: Tensor) -> float:
 def dead_components(z: Tensor) -> int:
     """Number of code components never active (never > 0) over the samples z: (N, L)."""
     return int((z.abs().amax(dim=0) == 0).sum())
+
+
+def mean_std(values) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1) of a list of numbers; std 0 for one value."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("mean_std needs at least one value")
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)

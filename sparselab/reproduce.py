@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from .evaluate import classify, denoise
+from .metrics import mean_std
 from .train import PRESETS, load_run, load_split, make_config, train
 
 __all__ = [
@@ -230,11 +231,6 @@ def load_results(data: str, results_dir: str | Path = "book/results") -> list[di
     return entries
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    t = torch.tensor(values, dtype=torch.float64)
-    return t.mean().item(), (t.std().item() if len(values) > 1 else 0.0)
-
-
 def summarize(entries: list[dict]) -> list[dict]:
     """One row per (preset, lam, epochs): test PSNR and % zeros as mean and std over seeds, and
     where every seed has it, ``denoise``: ``{sigma: {"noisy_psnr", "psnr", "psnr_std"}}``."""
@@ -244,16 +240,16 @@ def summarize(entries: list[dict]) -> list[dict]:
     rows = []
     for (preset, lam, epochs), es in sorted(groups.items()):
         ms = [e["metrics"] for e in es]
-        psnr, psnr_std = _mean_std([m["test_psnr"] for m in ms])
-        zeros, zeros_std = _mean_std([100 * m["test_zero_fraction"] for m in ms])
+        psnr, psnr_std = mean_std([m["test_psnr"] for m in ms])
+        zeros, zeros_std = mean_std([100 * m["test_zero_fraction"] for m in ms])
         row = {"preset": preset, "lam": lam, "seeds": len(ms), "epochs": epochs,
                "test_psnr": psnr, "test_psnr_std": psnr_std,
                "zeros_percent": zeros, "zeros_percent_std": zeros_std}  # fmt: skip
         if all("denoise" in e for e in es):
             row["denoise"] = {}
             for sigma in es[0]["denoise"]:
-                mean, std = _mean_std([e["denoise"][sigma]["psnr"] for e in es])
-                noisy = _mean_std([e["denoise"][sigma]["noisy_psnr"] for e in es])[0]
+                mean, std = mean_std([e["denoise"][sigma]["psnr"] for e in es])
+                noisy = mean_std([e["denoise"][sigma]["noisy_psnr"] for e in es])[0]
                 row["denoise"][sigma] = {"noisy_psnr": noisy, "psnr": mean, "psnr_std": std}
         rows.append(row)
     return rows
@@ -291,7 +287,7 @@ def pool_classify(outputs: list[dict]) -> dict:
         for classifier, by_n in by_classifier.items():
             for n in by_n:
                 accs = [a for o in outputs for a in o[features][classifier][n]["accuracies"]]
-                mean, std = _mean_std(accs)
+                mean, std = mean_std(accs)
                 cell = {"mean": mean, "std": std, "accuracies": accs}
                 pooled.setdefault(features, {}).setdefault(classifier, {})[n] = cell
     return pooled

@@ -1,8 +1,9 @@
 import math
 
+import pytest
 import torch
 
-from sparselab.metrics import dead_components, psnr, zero_fraction
+from sparselab.metrics import dead_components, mean_std, psnr, zero_fraction
 
 
 def test_psnr_against_direct_formula():
@@ -20,3 +21,15 @@ def test_sparsity_measures():
     z = torch.tensor([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0]])
     assert zero_fraction(z) == 0.5
     assert dead_components(z) == 1
+
+
+def test_mean_std_is_numpys_sample_statistics():
+    import numpy as np
+
+    values = [17.31, 17.35, 17.40, 17.29, 17.38]
+    mean, std = mean_std(values)
+    assert mean == pytest.approx(np.mean(values), abs=1e-12)
+    assert std == pytest.approx(np.std(values, ddof=1), abs=1e-12)
+    assert mean_std([3.0]) == (3.0, 0.0)
+    with pytest.raises(ValueError, match="at least one"):
+        mean_std([])
