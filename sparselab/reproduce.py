@@ -102,7 +102,7 @@ def _write_json(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _run_one(config, run_dir: Path, progress: bool) -> None:
+def _run_one(config, run_dir: Path, progress: bool, allow_tf32: bool) -> None:
     """Train, resume an interrupted run, or extend a finished one to ``config.epochs``."""
     if (run_dir / "metrics.json").is_file():
         saved = json.loads((run_dir / "config.json").read_text())
@@ -111,7 +111,7 @@ def _run_one(config, run_dir: Path, progress: bool) -> None:
         for stale in ("metrics.json", "denoise.json", "classify.json"):
             (run_dir / stale).unlink(missing_ok=True)
     resume = (run_dir / "checkpoint.pt").is_file()
-    train(config, run_dir, progress=progress, resume=resume)
+    train(config, run_dir, progress=progress, resume=resume, allow_tf32=allow_tf32)
 
 
 def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bool):
@@ -157,6 +157,7 @@ def reproduce(
     runs_dir: str | Path = "runs/reproduce",
     results_dir: str | Path = "book/results",
     progress: bool = True,
+    allow_tf32: bool = False,
     command: str = "",
 ) -> list[dict]:
     """Run the grid of :func:`plan` (skipping finished runs, resuming interrupted ones) and write
@@ -169,7 +170,7 @@ def reproduce(
     for (preset, lam, seed), config in zip(points, configs, strict=True):
         run_dir = Path(runs_dir) / data / preset / f"lam{lam:g}" / f"seed{seed}"
         start = time.perf_counter()
-        _run_one(config, run_dir, progress)
+        _run_one(config, run_dir, progress, allow_tf32)
         art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
         files, run_config = _export(
             config,
@@ -306,6 +307,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--results", type=Path, default=Path("book/results"))
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--allow-tf32", action="store_true", help="TF32 matmuls on CUDA")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -332,6 +334,7 @@ def run(args: argparse.Namespace) -> int:
         runs_dir=args.runs,
         results_dir=args.results,
         progress=not args.no_progress,
+        allow_tf32=args.allow_tf32,
         command=command,
     )
     print(f"{len(manifest)} runs in {args.results / args.data / 'manifest.json'}")

@@ -15,14 +15,11 @@ run folder holds the files of a ``train`` run (``config.json``, ``history.csv``,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import math
 import time
 from pathlib import Path
-
-import torch
 
 from .progress import progress as progress_bar
 from .stacked import StackedMLPDecoder, stack_models
@@ -44,6 +41,7 @@ from .train import (
     _load_splits,
     _optimizers,
     _state,
+    _tf32,
     _train_epoch,
     _validate_epoch,
     build_models,
@@ -75,17 +73,6 @@ def build_stacked(configs: list[TrainConfig]):
     """Stacked decoder and encoder of K configs, each model initialised as ``build_models``."""
     singles = [build_models(c) for c in configs]
     return stack_models([d for d, _ in singles]), stack_models([e for _, e in singles])
-
-
-@contextlib.contextmanager
-def _tf32(enabled: bool):
-    """TF32 matmuls on CUDA only while ``enabled`` (no effect on the CPU)."""
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
 
 
 def sweep(

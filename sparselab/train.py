@@ -18,6 +18,7 @@ line; every field of :class:`TrainConfig` is also an option (``--lam 0.01``, ``-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -445,19 +446,49 @@ class TrainResult:
     out: Path | None = None
 
 
+def _stall_message(history: list[dict], config: TrainConfig) -> str | None:
+    """A warning when FISTA's steps per batch climbed from at most half the cap to 90% of it: the
+    decoder has outgrown the fixed step and some codes oscillate (chapter 10). A run that is slow
+    from its first epoch (an overcomplete dictionary, a small ``max_iter``) is not a stall."""
+    steps = [row["fista_iter"] for row in history]
+    low = min(range(len(steps)), key=steps.__getitem__)
+    if steps[-1] < 0.9 * config.max_iter or steps[low] > config.max_iter / 2:
+        return None
+    return (
+        f"epoch {len(steps)}: FISTA's batches averaged {steps[-1]:.0f} of "
+        f"max_iter={config.max_iter} steps, up from {steps[low]:.0f} at epoch {low + 1}: some "
+        f"codes no longer converge. The decoder has outgrown the fixed step eta={config.eta:g} "
+        f"and they oscillate; training goes on, slower. A smaller eta (e.g. {config.eta / 2:g}) "
+        "converges (chapter 10, 'FISTA iterations')."
+    )
+
+
+@contextlib.contextmanager
+def _tf32(enabled: bool):
+    """TF32 matmuls on CUDA only while ``enabled`` (no effect on the CPU)."""
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = bool(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
 def train(
     config: TrainConfig,
     out: str | Path | None = None,
     *,
     progress: bool = True,
     resume: bool = False,
+    allow_tf32: bool = False,
 ) -> TrainResult:
     """Train the decoder and encoder of ``config`` (Method §4); returns a :class:`TrainResult`.
 
     out: a folder for ``config.json``, ``history.csv``, ``checkpoint.pt`` (each epoch, atomic),
     the best ``decoder.pt`` / ``encoder.pt`` and ``metrics.json`` (None: keep everything in memory);
     resume: continue from ``out/checkpoint.pt`` (same numbers as an uninterrupted run);
-    progress: a tqdm bar over epochs and batches.
+    progress: a tqdm bar over epochs and batches; allow_tf32: TF32 matmuls on CUDA (off by default
+    for fidelity; no effect on the CPU).
     """
     _validate(config)
     out = Path(out) if out is not None else None
@@ -500,50 +531,44 @@ def train(
     epochs = progress_bar(
         range(len(history), config.epochs), enabled=progress, desc="training", unit="epoch"
     )
-    stalled = False
-    for epoch in epochs:
-        start = time.perf_counter()
-        row = {"epoch": epoch + 1, "lr_decoder": _decoder_lr(config, epoch)}
-        row |= _train_epoch([config], decoder, encoder, opt_d, opt_e, x_train, epoch, progress)[0]
-        row |= _validate_epoch(config, decoder, encoder, x_val, scale_val)
-        row["seconds"] = time.perf_counter() - start
-        history.append(row)
-        # from a random start the first epoch is slow anyway; later, half the cap is a stall
-        if epoch > 0 and row["fista_iter"] >= config.max_iter / 2 and not stalled:
-            stalled = True  # once a run: the history keeps the count of every epoch
-            warnings.warn(
-                f"epoch {epoch + 1}: FISTA's batches averaged {row['fista_iter']:.0f} of "
-                f"max_iter={config.max_iter} steps, so samples stop at the cap, not converged. "
-                f"The fixed step eta={config.eta:g} may exceed what the decoder now allows; "
-                f"training goes on, slower. A smaller eta (e.g. {config.eta / 2:g}) converges "
-                "(chapter 10, 'FISTA iterations').",
-                RuntimeWarning,
-                stacklevel=2,
+    stalled = None
+    with _tf32(allow_tf32 and device.type == "cuda"):
+        for epoch in epochs:
+            start = time.perf_counter()
+            row = {"epoch": epoch + 1, "lr_decoder": _decoder_lr(config, epoch)}
+            (stats,) = _train_epoch(
+                [config], decoder, encoder, opt_d, opt_e, x_train, epoch, progress
             )
-        epochs.set_postfix(
-            val_psnr=f"{row['val_psnr']:.2f}", zeros=f"{row['val_zero_fraction']:.2f}"
-        )
-        if row["val_energy"] < best["val_energy"]:
-            best = {
-                "val_energy": row["val_energy"],
-                "epoch": epoch + 1,
-                "decoder": _state(decoder),
-                "encoder": _state(encoder),
-            }
+            row |= stats
+            row |= _validate_epoch(config, decoder, encoder, x_val, scale_val)
+            row["seconds"] = time.perf_counter() - start
+            history.append(row)
+            if not stalled and (stalled := _stall_message(history, config)):
+                warnings.warn(stalled, RuntimeWarning, stacklevel=2)  # once a run
+            epochs.set_postfix(
+                val_psnr=f"{row['val_psnr']:.2f}", zeros=f"{row['val_zero_fraction']:.2f}"
+            )
+            if row["val_energy"] < best["val_energy"]:
+                best = {
+                    "val_energy": row["val_energy"],
+                    "epoch": epoch + 1,
+                    "decoder": _state(decoder),
+                    "encoder": _state(encoder),
+                }
+                if out is not None:
+                    _atomic_save(best["decoder"], out / DECODER)
+                    _atomic_save(best["encoder"], out / ENCODER)
             if out is not None:
-                _atomic_save(best["decoder"], out / DECODER)
-                _atomic_save(best["encoder"], out / ENCODER)
-        if out is not None:
-            checkpoint = {
-                "decoder": _state(decoder),
-                "encoder": _state(encoder),
-                "opt_decoder": opt_d.state_dict(),
-                "opt_encoder": opt_e.state_dict(),
-                "history": history,
-                "best": best,
-            }
-            _atomic_save(checkpoint, out / CHECKPOINT)
-            _atomic_write_text(_history_csv(history), out / HISTORY)
+                checkpoint = {
+                    "decoder": _state(decoder),
+                    "encoder": _state(encoder),
+                    "opt_decoder": opt_d.state_dict(),
+                    "opt_encoder": opt_e.state_dict(),
+                    "history": history,
+                    "best": best,
+                }
+                _atomic_save(checkpoint, out / CHECKPOINT)
+                _atomic_write_text(_history_csv(history), out / HISTORY)
 
     metrics = _final_metrics(
         decoder, encoder, best, history, (x_val, scale_val), (x_test, scale_test), device
@@ -610,6 +635,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder (created)")
     parser.add_argument("--resume", action="store_true", help="continue out/checkpoint.pt")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--allow-tf32", action="store_true", help="TF32 matmuls on CUDA (off: full fp32)"
+    )
     fields = parser.add_argument_group("config fields (override the preset)")
     for name, kind in _field_types().items():
         fields.add_argument(
@@ -652,7 +680,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     except (OSError, RuntimeError) as err:  # DataError is a RuntimeError
         raise UsageError(str(err)) from None
-    result = train(config, out, progress=not args.no_progress, resume=args.resume)
+    result = train(
+        config, out, progress=not args.no_progress, resume=args.resume, allow_tf32=args.allow_tf32
+    )
     m = result.metrics
     print(
         f"{out}: best epoch {m['best_epoch']}/{m['epochs']}, val PSNR {m['val_psnr']:.2f} dB, "

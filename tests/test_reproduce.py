@@ -130,8 +130,8 @@ def test_reproduce_keeps_entries_another_grid_wrote_meanwhile(tmp_path, monkeypa
     other = _entry("mnist-sdl", 0.005, 0, 17.0, 0.9) | {"overrides": {}, "files": []}
     run_one = rep._run_one
 
-    def run_one_while_another_grid_writes(config, run_dir, progress):
-        run_one(config, run_dir, progress)
+    def run_one_while_another_grid_writes(config, run_dir, *args):
+        run_one(config, run_dir, *args)
         manifest = tmp_path / "res" / "mnist" / "manifest.json"
         manifest.parent.mkdir(parents=True, exist_ok=True)
         manifest.write_text(json.dumps([other]))

@@ -14,6 +14,7 @@ from sparselab.solvers import fista
 from sparselab.train import (
     PRESETS,
     TrainConfig,
+    _stall_message,
     build_models,
     load_run,
     load_split,
@@ -248,15 +249,38 @@ def test_history_csv_keeps_columns_added_by_a_newer_version():
     assert rows[0] == {"epoch": "1", "a": "0.5", "b": ""} and rows[1]["b"] == "3.0"
 
 
-def test_a_step_the_decoder_outgrew_warns_once_and_training_goes_on():
-    # the smooth part's Lipschitz constant (2/P)||W||_2^2 + 2 gamma / L is 0.02 at the start:
-    # eta = 100 is past 2 / 0.02, so FISTA oscillates to the cap; the paper's eta = 1 converges
-    sizes = dict(n_train=500, n_val=250, n_test=250, epochs=3, device="cpu")
-    with pytest.warns(RuntimeWarning, match="eta=100") as caught:
-        result = train(make_config("mnist-sdl", eta=100.0, max_iter=40, **sizes), progress=False)
+def test_stall_message_tells_a_stall_from_a_slow_start():
+    config = make_config("mnist-vdl-nl")  # max_iter 200
+    rows = lambda steps: [{"fista_iter": s} for s in steps]  # noqa: E731
+    # VDL-NL at lam 0.01 (chapter 10): a few steps per batch, then the cap
+    message = _stall_message(rows([3.1, 2.6, 11.0, 46.4, 166.5, 194.8]), config)
+    assert "195 of max_iter=200" in message and "up from 3 at epoch 2" in message
+    assert "eta=0.5" in message and "0.25" in message
+    assert _stall_message(rows([3.1, 2.6, 11.0, 46.4, 166.5]), config) is None  # not yet
+    # patches SDL: at the cap from the first epoch and falling, an overcomplete dictionary
+    assert _stall_message(rows([200.0, 200.0, 199.1, 194.0, 178.7]), config) is None
+
+
+def test_train_warns_once_when_fista_stalls(monkeypatch):
+    import sparselab.train as tr
+
+    steps = iter([40.0, 12.0, 150.0, 195.0, 200.0, 200.0])
+    train_epoch = tr._train_epoch
+
+    def scripted(*args, **kwargs):  # the real epoch, with the step counts of a stalling run
+        (stats,) = train_epoch(*args, **kwargs)
+        return [stats | {"fista_iter": next(steps)}]
+
+    monkeypatch.setattr(tr, "_train_epoch", scripted)
+    sizes = dict(n_train=500, n_val=250, n_test=250, epochs=6, device="cpu")
+    with pytest.warns(RuntimeWarning, match="epoch 4: .*195 of max_iter=200") as caught:
+        result = train(make_config("mnist-sdl", **sizes), progress=False)
     assert len([w for w in caught if "FISTA" in str(w.message)]) == 1
-    assert [row["fista_iter"] for row in result.history[1:]] == [40, 40]
+    assert len(result.history) == 6  # training went on
+
+
+def test_a_normal_run_does_not_warn():
+    sizes = dict(n_train=500, n_val=250, n_test=250, epochs=3, device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        result = train(make_config("mnist-sdl", **sizes), progress=False)
-    assert max(row["fista_iter"] for row in result.history[1:]) < 100
+        train(make_config("mnist-sdl", **sizes), progress=False)
