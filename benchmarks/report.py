@@ -3,6 +3,7 @@
     python -m benchmarks.report            # CPU rows; CUDA rows too when a GPU is present
     python -m benchmarks.report --merge gpu.json   # add rows measured on another machine
     python -m benchmarks.report --threads 1        # torch/OpenMP threads of the benchmarks
+    python -m benchmarks.report --only trained --trained-runs RUN ...  # bench_trained alone
 
 Each run records the machine (CPU model, cores, GPU), torch version, threads, load average, date and
 command: a loaded machine (load average above its cores) gives slower, noisier figures.
@@ -172,6 +173,35 @@ def write_markdown(rows: list[dict]) -> None:
             "Commands: " + ", ".join(sorted({f"`{r['command']}`" for r in sweep})),
             "",
         ]
+    trained = [r for r in rows if r.get("kind") == "trained"]
+    if trained:
+        lines += [
+            "## Late in training: FISTA's row compaction (multi-layer decoders)",
+            "",
+            "| run | device | rows compacted | ms/batch | speed-up | FISTA steps per batch / per sample | batches timed | machine | date |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        off = {(r["run"], r["device"], r["machine"]): r["ms_per_batch"] for r in trained
+               if not r["compact"]}  # fmt: skip
+        for r in trained:
+            base = off.get((r["run"], r["device"], r["machine"]))
+            speedup = f"{base / r['ms_per_batch']:.1f}x" if base and r["compact"] else ""
+            lines.append(
+                f"| {r['preset_like']}, {r['run']} | {r['device']} "
+                f"| {'yes' if r['compact'] else 'no'} | {r['ms_per_batch']:.0f} | {speedup} "
+                f"| {r['fista_steps_per_batch']:.0f} / {r['fista_steps_per_sample']:.1f} "
+                f"| {r['batches_measured']} | {r['machine']} | {r['date']} |"
+            )
+        lines += [
+            "",
+            "The next epoch's first batches, from a run folder's checkpoint, timed twice from the same",
+            "state: FISTA computing the decoder's gradient only for the rows still iterating once",
+            "fewer than half are (sparselab's default), and on every row. A batch runs until its",
+            "slowest sample converges, so late in training a few stragglers set its cost.",
+            "",
+            "Commands: " + ", ".join(sorted({f"`{r['command']}`" for r in trained})),
+            "",
+        ]
     lines += targets(rows)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
 
@@ -187,6 +217,9 @@ def main() -> int:
     parser.add_argument("--steps", default="100")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of the benchmarks")
+    parser.add_argument("--only", choices=("fista", "train", "trained"), help="one benchmark")
+    parser.add_argument("--trained-runs", nargs="+", default=[], metavar="RUN",
+                        help="run folders (with checkpoint.pt) for bench_trained")  # fmt: skip
     args = parser.parse_args()
     if args.threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the benchmark processes
@@ -197,11 +230,16 @@ def main() -> int:
         new = json.loads(Path(args.merge).read_text())
     else:
         for device in devices:
-            new += [
-                dict(r, kind="fista") for r in run("bench_fista", device, ["--steps", args.steps])
-            ]
-            if not args.skip_train:
+            if args.only in (None, "fista"):
+                new += [
+                    dict(r, kind="fista")
+                    for r in run("bench_fista", device, ["--steps", args.steps])
+                ]
+            if args.only in (None, "train") and not args.skip_train:
                 new += [dict(r, kind="train") for r in run("bench_train", device, [])]
+            if args.only in (None, "trained") and args.trained_runs:
+                extra = [a for path in args.trained_runs for a in ("--run", path)]
+                new += [dict(r, kind="trained") for r in run("bench_trained", device, extra)]
     keep = {_key(r) for r in new}
     rows = [r for r in old if _key(r) not in keep] + new
     RESULTS.write_text(json.dumps(rows, indent=1))

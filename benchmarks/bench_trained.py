@@ -1,0 +1,92 @@
+"""Training batches of a trained multi-layer model, with and without FISTA's row compaction.
+
+    python -m benchmarks.bench_trained --run runs/reproduce/mnist/mnist-vdl-nl/lam0.01/seed0 ...
+
+A fresh model (``bench_train``) says little about a multi-layer run late in training, when most
+samples converge in a few steps and a few stragglers keep the batch iterating. This benchmark loads
+a run folder's ``checkpoint.pt`` (from ``python -m sparselab train`` or ``reproduce``), and times
+the next epoch's first ``--batches`` batches twice from that same state: with
+:func:`sparselab.solvers.fista` computing the decoder's gradient only for the rows still iterating
+once fewer than half are (the default), and with that compaction switched off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from sparselab import solvers
+from sparselab import train as tr
+
+
+def _resumed(run_dir: Path, device):
+    """Config, models and optimisers of a run folder as its checkpoint left them."""
+    config = tr.make_config(
+        tr.TrainConfig(), **json.loads((run_dir / tr.CONFIG).read_text()) | {"device": device.type}
+    )
+    ckpt = torch.load(run_dir / tr.CHECKPOINT, map_location=device, weights_only=True)
+    decoder, encoder = (m.to(device) for m in tr.build_models(config))
+    decoder.load_state_dict(ckpt["decoder"])
+    encoder.load_state_dict(ckpt["encoder"])
+    dec_bias = decoder.fc1.bias if config.decoder == "mlp" else None
+    opt_d, opt_e = tr._optimizers(config, decoder, encoder, dec_bias, encoder.W.bias)
+    opt_d.load_state_dict(ckpt["opt_decoder"])
+    opt_e.load_state_dict(ckpt["opt_encoder"])
+    return config, decoder, encoder, opt_d, opt_e, len(ckpt["history"])
+
+
+def bench_run(run_dir: Path, device, batches: int, compact: bool) -> dict:
+    config, decoder, encoder, opt_d, opt_e, epoch = _resumed(run_dir, device)
+    x = tr.load_split(config, "train")[0].to(device)[: batches * config.batch_size]
+    default = solvers._COMPACT_BELOW
+    solvers._COMPACT_BELOW = default if compact else 0.0  # 0: never few enough to compact
+    try:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        (stats,) = tr._train_epoch([config], decoder, encoder, opt_d, opt_e, x, epoch, False)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    finally:
+        solvers._COMPACT_BELOW = default
+    return {
+        "run": f"{config.decoder} lam={config.lam:g} eta={config.eta:g}, epoch {epoch + 1}",
+        "preset_like": run_dir.parts[-3] if len(run_dir.parts) >= 3 else str(run_dir),
+        "compact": compact,
+        "device": device.type,
+        "batches_measured": batches,
+        "ms_per_batch": 1000 * seconds / batches,
+        "fista_steps_per_batch": stats["fista_iter"],
+        "fista_steps_per_sample": stats["fista_iter_sample"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, action="append", required=True, help="a run folder")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    rows = []
+    for run_dir in args.run:
+        if not (run_dir / tr.CHECKPOINT).is_file():
+            parser.error(f"--run {run_dir}: no {tr.CHECKPOINT} there")
+        for compact in (False, True):
+            rows.append(bench_run(run_dir, device, args.batches, compact))
+            print(rows[-1], flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
