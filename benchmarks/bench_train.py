@@ -32,6 +32,13 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def write_rows(rows: list[dict], path: str | None) -> None:
+    """The rows as JSON for benchmarks.report (nothing without a path)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
 def _peak_mb(device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
@@ -139,9 +146,7 @@ def main() -> int:
     for K in (1, 5):
         rows.append(bench_sweep(K, device, x, args.sweep_batches))
         print(rows[-1], flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    write_rows(rows, args.json)
     return 0
 
 

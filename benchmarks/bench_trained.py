@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.bench_train import _sync, write_rows
 from sparselab import solvers
 from sparselab import train as tr
 
@@ -46,12 +47,10 @@ def bench_run(run_dir: Path, device, batches: int, compact: bool) -> dict:
     default = solvers._COMPACT_BELOW
     solvers._COMPACT_BELOW = default if compact else 0.0  # 0: never few enough to compact
     try:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        _sync(device)
         start = time.perf_counter()
         (stats,) = tr._train_epoch([config], decoder, encoder, opt_d, opt_e, x, epoch, False)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        _sync(device)
         seconds = time.perf_counter() - start
     finally:
         solvers._COMPACT_BELOW = default
@@ -82,9 +81,7 @@ def main() -> int:
         for compact in (False, True):
             rows.append(bench_run(run_dir, device, args.batches, compact))
             print(rows[-1], flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    write_rows(rows, args.json)
     return 0
 
 
