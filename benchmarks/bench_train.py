@@ -59,8 +59,7 @@ def _timed(fn, device):
 def bench_epoch(preset, device, x, batches):
     config = tr.make_config(preset, device=device.type)
     decoder, encoder = (m.to(device) for m in tr.build_models(config))
-    dec_bias = decoder.fc1.bias if config.decoder == "mlp" else None
-    opt_d, opt_e = tr._optimizers(config, decoder, encoder, dec_bias, encoder.W.bias)
+    opt_d, opt_e = tr._optimizers(config, decoder, encoder)
     per_epoch = math.ceil((N_TRAIN - 1) / config.batch_size)
     n = per_epoch if batches == 0 else min(batches, per_epoch)
     xs = x[: n * config.batch_size]
@@ -92,7 +91,7 @@ def bench_sweep(K, device, x, batches):
     configs = tr.make_config("mnist-vdl", device=device.type)
     configs = sw.sweep_configs(configs, [configs.lam], range(K))
     decoder, encoder = (m.to(device) for m in sw.build_stacked(configs))
-    opt_d, opt_e = tr._optimizers(configs[0], decoder, encoder, None, encoder.bias)
+    opt_d, opt_e = tr._optimizers(configs[0], decoder, encoder)
     per_epoch = math.ceil((N_TRAIN - 1) / configs[0].batch_size)
     xs = x[: batches * configs[0].batch_size]
     seconds, stats = _timed(

@@ -30,15 +30,10 @@ def _resumed(run_dir: Path, device):
     config = tr.make_config(
         tr.TrainConfig(), **json.loads((run_dir / tr.CONFIG).read_text()) | {"device": device.type}
     )
-    ckpt = torch.load(run_dir / tr.CHECKPOINT, map_location=device, weights_only=True)
     decoder, encoder = (m.to(device) for m in tr.build_models(config))
-    decoder.load_state_dict(ckpt["decoder"])
-    encoder.load_state_dict(ckpt["encoder"])
-    dec_bias = decoder.fc1.bias if config.decoder == "mlp" else None
-    opt_d, opt_e = tr._optimizers(config, decoder, encoder, dec_bias, encoder.W.bias)
-    opt_d.load_state_dict(ckpt["opt_decoder"])
-    opt_e.load_state_dict(ckpt["opt_encoder"])
-    return config, decoder, encoder, opt_d, opt_e, len(ckpt["history"])
+    opt_d, opt_e = tr._optimizers(config, decoder, encoder)
+    history, _ = tr._restore(run_dir / tr.CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
+    return config, decoder, encoder, opt_d, opt_e, len(history)
 
 
 def bench_run(run_dir: Path, device, batches: int, compact: bool) -> dict:

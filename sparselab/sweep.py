@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .progress import progress as progress_bar
-from .stacked import StackedMLPDecoder, stack_models
+from .stacked import stack_models
 from .train import (
     CONFIG,
     DECODER,
@@ -102,8 +102,7 @@ def sweep(
     device = _device(c0)
     x_train, x_val, scale_val, x_test, scale_test = _load_splits(c0, device)
     decoder, encoder = (m.to(device) for m in build_stacked(configs))
-    dec_bias = decoder.b1 if isinstance(decoder, StackedMLPDecoder) else None
-    opt_d, opt_e = _optimizers(c0, decoder, encoder, dec_bias, encoder.bias)
+    opt_d, opt_e = _optimizers(c0, decoder, encoder)
     K = len(configs)
     histories: list[list[dict]] = [[] for _ in range(K)]
     best = [{"val_energy": math.inf, "epoch": 0} for _ in range(K)]

@@ -40,6 +40,7 @@ from .metrics import dead_components, psnr
 from .models import LinearDictionary, LISTAEncoder, MLPDecoder
 from .progress import progress as progress_bar
 from .solvers import fista
+from .stacked import StackedLISTA, StackedMLPDecoder
 
 __all__ = [
     "TrainConfig",
@@ -256,9 +257,22 @@ def build_models(
     return decoder, encoder
 
 
-def _optimizers(config, decoder, encoder, dec_bias, enc_bias) -> tuple[torch.optim.Adam, ...]:
-    """Adam for the decoder and for the encoder; weight decay only on the given biases (own
-    parameter groups; None: no such group)."""
+def _decayed_biases(decoder, encoder) -> tuple[Tensor | None, Tensor]:
+    """The biases with their own weight decay: the MLP decoder's hidden bias (a linear dictionary
+    has none) and the encoder's input bias, of one model or of the K stacked models of a sweep."""
+    if isinstance(decoder, MLPDecoder):
+        dec_bias = decoder.fc1.bias
+    elif isinstance(decoder, StackedMLPDecoder):
+        dec_bias = decoder.b1
+    else:
+        dec_bias = None
+    return dec_bias, encoder.bias if isinstance(encoder, StackedLISTA) else encoder.W.bias
+
+
+def _optimizers(config, decoder, encoder) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam for the decoder and for the encoder (single or stacked); weight decay only on the
+    biases of :func:`_decayed_biases` (own parameter groups)."""
+    dec_bias, enc_bias = _decayed_biases(decoder, encoder)
 
     def groups(model: nn.Module, bias: Tensor | None, wd: float) -> list[dict]:
         rest = [p for p in model.parameters() if p is not bias]
@@ -317,10 +331,12 @@ def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar, *, stac
             for ck in configs
         ]
     ).to(x.device)
-    orders, lam = orders if stacked else orders[0], None
-    if stacked:
-        lam = torch.tensor([ck.lam for ck in configs], dtype=x.dtype, device=x.device)
-        lam = lam.view(-1, 1, 1)
+    if stacked:  # per-model lam, (K, 1, 1)
+        lam = torch.tensor([ck.lam for ck in configs], dtype=x.dtype, device=x.device).view(
+            -1, 1, 1
+        )
+    else:
+        orders, lam = orders[0], None
     for group in opt_d.param_groups:
         group["lr"] = _decoder_lr(c, epoch)
     sums = torch.zeros(len(configs), 5, dtype=torch.float64, device=x.device)
@@ -446,6 +462,16 @@ class TrainResult:
     out: Path | None = None
 
 
+def _restore(path: Path, device, decoder, encoder, opt_d, opt_e) -> tuple[list[dict], dict]:
+    """Load a ``checkpoint.pt`` into the models and optimisers; returns its history and best."""
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    decoder.load_state_dict(ckpt["decoder"])
+    encoder.load_state_dict(ckpt["encoder"])
+    opt_d.load_state_dict(ckpt["opt_decoder"])
+    opt_e.load_state_dict(ckpt["opt_encoder"])
+    return ckpt["history"], ckpt["best"]
+
+
 def _stall_message(history: list[dict], config: TrainConfig) -> str | None:
     """A warning when FISTA's steps per batch climbed from at most half the cap to 90% of it: the
     decoder has outgrown the fixed step and some codes oscillate (chapter 10). A run that is slow
@@ -508,8 +534,7 @@ def train(
     x_train, x_val, scale_val, x_test, scale_test = _load_splits(config, device)
 
     decoder, encoder = (m.to(device) for m in build_models(config))
-    dec_bias = decoder.fc1.bias if isinstance(decoder, MLPDecoder) else None
-    opt_d, opt_e = _optimizers(config, decoder, encoder, dec_bias, encoder.W.bias)
+    opt_d, opt_e = _optimizers(config, decoder, encoder)
     history: list[dict] = []
     best = {
         "val_energy": math.inf,
@@ -518,12 +543,7 @@ def train(
         "encoder": _state(encoder),
     }
     if resume:
-        ckpt = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
-        decoder.load_state_dict(ckpt["decoder"])
-        encoder.load_state_dict(ckpt["encoder"])
-        opt_d.load_state_dict(ckpt["opt_decoder"])
-        opt_e.load_state_dict(ckpt["opt_encoder"])
-        history, best = ckpt["history"], ckpt["best"]
+        history, best = _restore(out / CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         _atomic_write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n", out / CONFIG)
