@@ -68,9 +68,14 @@ TARGETS = [
 ]  # fmt: skip
 
 
+def _head(title: str, header: str) -> list[str]:
+    """A section title and its markdown table's header: ``header`` is ``"a | b | c"``."""
+    return [f"## {title}", "", f"| {header} |", "|" + "---|" * (header.count("|") + 1)]
+
+
 def targets(rows: list[dict]) -> list[str]:
     """A table of the issue's speed targets against the rows measured, met or not."""
-    out = ["## Targets", "", "| target | device | measured | goal | met |", "|---|---|---|---|---|"]
+    out = _head("Targets", "target | device | measured | goal | met")
     for name, kind, select, key, goals in TARGETS:
         for r in rows:
             if r.get("kind") == kind and all(r.get(k) == v for k, v in select.items()):
@@ -110,12 +115,10 @@ def write_markdown(rows: list[dict]) -> None:
     ]
     fista = [r for r in rows if r.get("kind") == "fista"]
     if fista:
-        lines += [
-            "## FISTA step (B = 250, P = 784)",
-            "",
-            "| decoder | energy | device | sparselab ms/step | naive ms/step | speed-up | peak MB (ours / naive) | machine | date |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
+        lines += _head(
+            "FISTA step (B = 250, P = 784)",
+            "decoder | energy | device | sparselab ms/step | naive ms/step | speed-up | peak MB (ours / naive) | machine | date",
+        )
         for r in fista:
             peak = (f"{r['peak_mb_sparselab']:.0f} / {r['peak_mb_naive']:.0f}"
                     if "peak_mb_sparselab" in r else "n/a (CPU)")  # fmt: skip
@@ -128,12 +131,10 @@ def write_markdown(rows: list[dict]) -> None:
     train = [r for r in rows if r.get("kind") == "train" and "models_epochs_per_s" not in r]
     sweep = [r for r in rows if r.get("kind") == "train" and "models_epochs_per_s" in r]
     if train:
-        lines += [
-            "## Training epoch (full MNIST, 55,000 images, the paper's tolerance 1e-3)",
-            "",
-            "| preset | device | seconds/epoch | batches timed (of 220) | mean FISTA steps | peak MB | projected 200 epochs (min) | machine | date |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
+        lines += _head(
+            "Training epoch (full MNIST, 55,000 images, the paper's tolerance 1e-3)",
+            "preset | device | seconds/epoch | batches timed (of 220) | mean FISTA steps | peak MB | projected 200 epochs (min) | machine | date",
+        )
         for r in train:
             peak = f"{r['peak_mb']:.0f}" if r.get("peak_mb") is not None else "n/a"
             lines.append(
@@ -151,12 +152,10 @@ def write_markdown(rows: list[dict]) -> None:
             "",
         ]
     if sweep:
-        lines += [
-            "## Sweep: K models of mnist-vdl trained in one batched pass",
-            "",
-            "| models | device | seconds/epoch (all K) | models x epochs / s | batches timed | mean FISTA steps | peak MB | machine | date |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
+        lines += _head(
+            "Sweep: K models of mnist-vdl trained in one batched pass",
+            "models | device | seconds/epoch (all K) | models x epochs / s | batches timed | mean FISTA steps | peak MB | machine | date",
+        )
         for r in sweep:
             lines.append(
                 f"| {r['preset']} | {r['device']} | {r['seconds_per_epoch']:.1f} "
@@ -175,12 +174,10 @@ def write_markdown(rows: list[dict]) -> None:
         ]
     trained = [r for r in rows if r.get("kind") == "trained"]
     if trained:
-        lines += [
-            "## Late in training: FISTA's row compaction (multi-layer decoders)",
-            "",
-            "| run | device | rows compacted | ms/batch | speed-up | FISTA steps per batch / per sample | batches timed | machine | date |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
+        lines += _head(
+            "Late in training: FISTA's row compaction (multi-layer decoders)",
+            "run | device | rows compacted | ms/batch | speed-up | FISTA steps per batch / per sample | batches timed | machine | date",
+        )
         off = {(r["run"], r["device"], r["machine"]): r["ms_per_batch"] for r in trained
                if not r["compact"]}  # fmt: skip
         for r in trained:
