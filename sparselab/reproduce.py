@@ -8,7 +8,8 @@ loads (chapter 10).
 Each (preset, lam, seed) trains into ``runs/reproduce/<data>/<preset>/lam<lam>/seed<seed>`` with
 :func:`sparselab.train.train`; a finished run is skipped and an interrupted one resumed, so the grid
 can be stopped and restarted at will. Artifacts go to ``book/results/<data>/``: per run the metrics,
-the history, denoising, classification (lam of the preset only) and the dictionary atoms (seed 0
+the history, denoising, FISTA's steps at the fixed step and at half of it (:func:`step_check`),
+classification (lam of the preset only) and the dictionary atoms (seed 0
 only, float16), plus ``manifest.json`` recording the command, machine, date and wall time.
 """
 
@@ -30,7 +31,7 @@ import torch
 
 from .evaluate import classify, denoise
 from .metrics import mean_std
-from .train import PRESETS, load_run, load_split, make_config, train
+from .train import PRESETS, infer, load_run, load_split, make_config, train
 
 __all__ = [
     "LAM_GRIDS",
@@ -42,6 +43,7 @@ __all__ = [
     "psnr_at_sparsity",
     "pool_classify",
     "machine",
+    "step_check",
 ]
 
 # lam values of each sweep (sparsity against PSNR); the preset's own value is always included
@@ -108,10 +110,27 @@ def _run_one(config, run_dir: Path, progress: bool, allow_tf32: bool) -> None:
         saved = json.loads((run_dir / "config.json").read_text())
         if saved["epochs"] >= config.epochs:
             return  # done
-        for stale in ("metrics.json", "denoise.json", "classify.json"):
+        for stale in ("metrics.json", "denoise.json", "classify.json", "steps.json"):
             (run_dir / stale).unlink(missing_ok=True)
     resume = (run_dir / "checkpoint.pt").is_file()
     train(config, run_dir, progress=progress, resume=resume, allow_tf32=allow_tf32)
+
+
+@torch.no_grad()
+def step_check(config, decoder, encoder, y: torch.Tensor) -> dict:
+    """FISTA on one batch ``y: (B, P)`` from the encoder's codes (as in training), at the run's fixed
+    step eta and at eta / 2. Per eta: each sample's steps, the share of samples that reached
+    ``max_iter`` without converging, and the energy per sample at the codes returned. A decoder that
+    has outgrown the fixed step shows up as samples at the cap (chapter 10)."""
+    out = {}
+    for eta in (config.eta, config.eta / 2):
+        res = infer(make_config(config, eta=eta), decoder, encoder, y)
+        out[f"{eta:g}"] = {
+            "steps": res.n_iter.tolist(),
+            "at_cap": float((~res.converged).float().mean()),
+            "energy": float(res.energy) / len(y),
+        }
+    return out
 
 
 def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bool):
@@ -122,6 +141,9 @@ def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_clas
     if not (run_dir / "denoise.json").is_file():
         res = denoise(run.decoder, run.encoder, x_test, scale, NOISE_LEVELS, seed=0)
         _write_json({str(k): v for k, v in res.items()}, run_dir / "denoise.json")
+    if not (run_dir / "steps.json").is_file():
+        y = x_test[: run.config.batch_size]
+        _write_json(step_check(run.config, run.decoder, run.encoder, y), run_dir / "steps.json")
     if with_classify and not (run_dir / "classify.json").is_file():
         from .data import load_mnist
 
@@ -129,7 +151,7 @@ def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_clas
         res = classify(run.encoder, tr.x, tr.labels, te.x, te.labels, per_class=PER_CLASS)
         _write_json(res, run_dir / "classify.json")
     files = {"metrics.json": run.metrics, "history.json": run.history}
-    for name in ("denoise.json", "classify.json"):
+    for name in ("denoise.json", "classify.json", "steps.json"):
         if (run_dir / name).is_file():
             files[name] = json.loads((run_dir / name).read_text())
     for name, obj in files.items():
@@ -207,6 +229,8 @@ def reproduce(
             manifest.append(entry)
         elif manifest[index[key]]["overrides"] != changed:  # the run was extended
             manifest[index[key]] = entry
+        else:  # the same run; an evaluation may have been added since
+            manifest[index[key]]["files"] = files
         _write_json(manifest, manifest_path)
     return json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
 

@@ -1,4 +1,5 @@
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,11 @@ from sparselab.reproduce import (
     psnr_at_sparsity,
     reproduce,
     sparsity_curve,
+    step_check,
     summarize,
 )
-from sparselab.train import PRESETS
+from sparselab.solvers import lipschitz_constant
+from sparselab.train import PRESETS, build_models, make_config
 
 
 def test_plan_covers_every_model_and_seed_zero_first():
@@ -61,10 +64,17 @@ def test_reproduce_writes_artifacts_and_skips_finished_runs(tmp_path):
     kw["overrides"]["epochs"] = 1  # asking for fewer epochs keeps the longer run
     (entry,) = reproduce("mnist", **kw)
     assert entry["overrides"]["epochs"] == 2
+    # a run exported before an evaluation existed gets it, and its entry lists it
+    (ckpt.parent / "steps.json").unlink()
+    manifest_path = tmp_path / "res" / "mnist" / "manifest.json"
+    manifest_path.write_text(json.dumps([entry | {"files": ["metrics.json"]}]))
+    (entry,) = reproduce("mnist", **kw)
+    assert "steps.json" in entry["files"] and entry["overrides"]["epochs"] == 2
     (entry,) = load_results("mnist", tmp_path / "res")
     assert len(entry["history"]) == 2
     assert entry["atoms"].shape == (128, 784)
     assert set(entry["denoise"]) == {"0.5", "1.0", "1.5"}
+    assert set(entry["steps"]) == {"0.5", "0.25"} and len(entry["steps"]["0.5"]["steps"]) == 250
     (row,) = summarize([entry])
     assert row["test_psnr"] == pytest.approx(entry["metrics"]["test_psnr"])
 
@@ -195,3 +205,29 @@ def test_psnr_at_sparsity_reads_the_curve_between_its_points():
     assert np.isnan(psnr_at_sparsity(rows, "mnist-sdl", 90.0))
     with pytest.raises(ValueError, match="no rows"):
         psnr_at_sparsity(rows, "mnist-sdl-nl", 70.0)
+
+
+@pytest.mark.parametrize("eta_times_lipschitz", [0.9, 1.5])
+def test_step_check_flags_a_step_too_long_for_the_dictionary(eta_times_lipschitz):
+    """The Lipschitz constant (checked against an SVD in test_solvers) sets the longest step that
+    converges: at eta * Lip = 0.9 every sample converges at eta and eta / 2; at 1.5 codes oscillate
+    to the cap at eta, while eta / 2 (0.75 / Lip) converges to a lower energy."""
+    config = make_config("mnist-vdl", beta=0.0, code_dim=32, seed=1)
+    decoder, encoder = build_models(config)
+    reg = 2 * config.gamma / config.code_dim  # the encoder term's share of the constant
+    with torch.no_grad():
+        rec = lipschitz_constant(decoder, gamma=config.gamma) - reg
+        decoder.weight.mul_(math.sqrt((eta_times_lipschitz / config.eta - reg) / rec))
+    assert lipschitz_constant(decoder, gamma=config.gamma) * config.eta == pytest.approx(
+        eta_times_lipschitz, rel=1e-4
+    )
+    y = torch.randn(250, 784, generator=torch.Generator().manual_seed(0))
+    check = step_check(config, decoder, encoder, y)
+    fixed, half = check["0.5"], check["0.25"]
+    assert len(fixed["steps"]) == len(half["steps"]) == 250
+    assert half["at_cap"] == 0 and max(half["steps"]) < config.max_iter
+    if eta_times_lipschitz < 1:
+        assert fixed["at_cap"] == 0
+    else:
+        assert fixed["at_cap"] > 0.5 and max(fixed["steps"]) == config.max_iter
+        assert half["energy"] < fixed["energy"]
