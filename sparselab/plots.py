@@ -27,6 +27,7 @@ __all__ = [
     "plot_classification",
     "plot_variance_hinge",
     "plot_code_std",
+    "plot_steps",
 ]
 
 #: One colour per model, the same in every chapter (the paper's four models, then the solvers).
@@ -447,5 +448,32 @@ def plot_code_std(codes: Mapping[str, object], *, T: float | None = None, bins: 
     ax.set_ylabel("count (components)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_steps(checks: Mapping[str, Mapping[str, Mapping]], *, max_iter: int = 200):
+    """Share of a batch's samples still iterating after k FISTA steps, one panel per run and one
+    line per step size: ``checks: {run name: {eta: {"steps": [steps of each sample], ...}}}``, as
+    written by :func:`sparselab.reproduce.step_check`. A line that stays above 0 at ``max_iter``
+    is the share of codes that never converged."""
+    if not checks or not all(checks.values()):
+        raise ValueError("checks must map each run name to a non-empty {eta: {'steps': [...]}}")
+    fig, axes = plt.subplots(
+        1, len(checks), figsize=(4 * len(checks), 3.2), squeeze=False, sharey=True
+    )
+    k = np.arange(max_iter)  # after k < max_iter steps; a sample at the cap stays to the end
+    for ax, (name, by_eta) in zip(axes.flat, checks.items(), strict=True):
+        for i, (eta, check) in enumerate(by_eta.items()):
+            steps = np.asarray(check["steps"])
+            still = (steps[None, :] > k[:, None]).mean(axis=1)
+            ax.step(k, 100 * still, where="post", color=model_color("", i), label=f"η = {eta}")
+        ax.set_xscale("symlog", linthresh=10)
+        ax.set_xlim(0, max_iter)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("FISTA steps k")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    axes.flat[0].set_ylabel("samples still iterating (%)")
     fig.tight_layout()
     return fig

@@ -4,7 +4,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from sparselab.plots import plot_classification  # noqa: E402
+from sparselab.plots import plot_classification, plot_steps  # noqa: E402
 
 
 def _cell(acc):
@@ -25,3 +25,17 @@ def test_plot_classification_draws_one_panel_per_classifier_and_one_pixel_baseli
 def test_plot_classification_rejects_empty_input():
     with pytest.raises(ValueError, match="results"):
         plot_classification({})
+
+
+def test_plot_steps_draws_the_share_of_samples_still_iterating():
+    checks = {"VDL-NL": {"0.5": {"steps": [1, 3, 200, 200]}, "0.25": {"steps": [2, 2, 5, 6]}}}
+    fig = plot_steps(checks, max_iter=200)
+    fast, slow = fig.axes[0].lines[0].get_ydata(), fig.axes[0].lines[1].get_ydata()
+    assert list(fast[:4]) == [100, 75, 75, 50]  # after k = 0, 1, 2, 3 steps
+    assert len(fast) == 200 and fast[-1] == 50  # two samples ran to the cap
+    assert slow[6] == 0 and slow[5] == 25
+
+
+def test_plot_steps_rejects_empty_input():
+    with pytest.raises(ValueError, match="checks"):
+        plot_steps({"VDL-NL": {}})
