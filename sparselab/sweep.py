@@ -7,9 +7,11 @@ at once (per-model ``lam``, per-model hinge statistics), and one Adam step on th
 is K independent Adam steps (Adam is elementwise and the loss is a sum of per-model losses). Each
 model is initialised exactly as :func:`~sparselab.train.build_models` initialises it alone, and its
 run folder holds the files of a ``train`` run (``config.json``, ``history.csv``, ``metrics.json``,
-``decoder.pt``, ``encoder.pt``), readable by :func:`~sparselab.train.load_run`.
+``decoder.pt``, ``encoder.pt``), readable by :func:`~sparselab.train.load_run`; ``checkpoint.pt``
+beside them (every epoch, atomic) lets an interrupted sweep resume, or a finished one go on.
 
 ``python -m sparselab sweep --preset mnist-vdl --seeds 5 --lam 0.005 0.01 0.02 --out runs/sweep``
+(add ``--resume`` to continue it after an interruption, with a larger ``--epochs`` to extend it)
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import math
 import time
 from pathlib import Path
 
+import torch
+
 from .progress import progress as progress_bar
 from .stacked import stack_models
 from .train import (
+    CHECKPOINT,
     CONFIG,
     DECODER,
     ENCODER,
@@ -34,12 +39,15 @@ from .train import (
     TrainResult,
     _atomic_save,
     _atomic_write_text,
+    _changed,
+    _checkpoint,
     _decoder_lr,
     _device,
     _final_metrics,
     _history_csv,
     _load_splits,
     _optimizers,
+    _restore,
     _state,
     _tf32,
     _train_epoch,
@@ -75,18 +83,34 @@ def build_stacked(configs: list[TrainConfig]):
     return stack_models([d for d, _ in singles]), stack_models([e for _, e in singles])
 
 
+def _check_resume(configs: list[TrainConfig], out: Path | None) -> None:
+    """Raise ValueError unless ``out`` holds a sweep of these configs (epochs and device aside)."""
+    if out is None or not (out / CHECKPOINT).is_file():
+        raise ValueError(f"resume needs a sweep folder with {CHECKPOINT}; got out={out}")
+    saved = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)["configs"]
+    if [(c.lam, c.seed) for c in configs] != [(c["lam"], c["seed"]) for c in saved]:
+        lams_seeds = sorted({(c["lam"], c["seed"]) for c in saved})
+        raise ValueError(f"resume: the sweep in {out} trains (lam, seed) = {lams_seeds}")
+    changed = _changed(configs[0], saved[0])
+    if changed:
+        raise ValueError(f"resume: config differs from the sweep in {out} in {changed}")
+
+
 def sweep(
     configs: list[TrainConfig],
     out: str | Path | None = None,
     *,
     progress: bool = True,
+    resume: bool = False,
     allow_tf32: bool = False,
 ) -> list[TrainResult]:
     """Train the K models of ``configs`` (equal but for lam and seed) in one batched pass.
 
     out: a folder that receives one run folder per model (:func:`run_name`), with the files of a
-    ``train`` run (None: nothing written); allow_tf32: TF32 matmuls on CUDA (off by default for
-    fidelity; no effect on the CPU). Returns one :class:`~sparselab.train.TrainResult` per model.
+    ``train`` run, and the sweep's ``checkpoint.pt`` (None: nothing written); resume: continue from
+    ``out/checkpoint.pt`` (the same configs; ``epochs`` may grow; same numbers as an uninterrupted
+    sweep); allow_tf32: TF32 matmuls on CUDA (off by default for fidelity; no effect on the CPU).
+    Returns one :class:`~sparselab.train.TrainResult` per model.
     """
     if not configs or not all(isinstance(c, TrainConfig) for c in configs):
         raise ValueError("configs must be a non-empty list of TrainConfig")
@@ -99,6 +123,8 @@ def sweep(
     if len(set(names)) != len(names):
         raise ValueError("configs repeat a (lam, seed) pair")
     c0, out = configs[0], Path(out) if out is not None else None
+    if resume:
+        _check_resume(configs, out)
     device = _device(c0)
     x_train, x_val, scale_val, x_test, scale_test = _load_splits(c0, device)
     decoder, encoder = (m.to(device) for m in build_stacked(configs))
@@ -106,8 +132,13 @@ def sweep(
     K = len(configs)
     histories: list[list[dict]] = [[] for _ in range(K)]
     best = [{"val_energy": math.inf, "epoch": 0} for _ in range(K)]
+    if resume:
+        histories, best = _restore(out / CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
+    as_dicts = [dataclasses.asdict(c) for c in configs]  # checked by a resume
     with _tf32(allow_tf32 and device.type == "cuda"):
-        epochs = progress_bar(range(c0.epochs), enabled=progress, desc="sweep", unit="epoch")
+        epochs = progress_bar(
+            range(len(histories[0]), c0.epochs), enabled=progress, desc="sweep", unit="epoch"
+        )
         for epoch in epochs:
             start = time.perf_counter()
             rows = _train_epoch(
@@ -128,6 +159,12 @@ def sweep(
             seconds = time.perf_counter() - start  # the batched epoch, shared by the K models
             for history in histories:
                 history[-1]["seconds"] = seconds
+            if out is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                checkpoint = _checkpoint(
+                    decoder, encoder, opt_d, opt_e, histories, best, configs=as_dicts
+                )
+                _atomic_save(checkpoint, out / CHECKPOINT)
     results = []
     for k, config in enumerate(configs):
         dec_k, enc_k = decoder.unstack(k), encoder.unstack(k)
@@ -164,6 +201,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-tf32", action="store_true", help="TF32 matmuls on CUDA (off: full fp32)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out (same preset, lams and seeds; --epochs may grow)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -172,8 +214,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UsageError(f"--seeds must be >= 1; got {args.seeds}")
-    if args.out.exists() and any(args.out.iterdir()):
-        raise UsageError(f"{args.out} is not empty: choose another --out")
+    if not args.resume and args.out.exists() and any(args.out.iterdir()):
+        raise UsageError(
+            f"{args.out} is not empty: choose another --out, or --resume the sweep there"
+        )
     overrides = {
         n: getattr(args, n)
         for n in ("epochs", "n_train", "n_val", "n_test", "device")
@@ -183,9 +227,17 @@ def run(args: argparse.Namespace) -> int:
         lams = args.lam or [make_config(args.preset).lam]
         configs = sweep_configs(args.preset, lams, range(args.seeds), **overrides)
         load_split(configs[0], "train")  # a missing data file is a usage error too
+        if args.resume:
+            _check_resume(configs, args.out)
     except (ValueError, OSError, RuntimeError) as err:  # DataError is a RuntimeError
         raise UsageError(str(err)) from None
-    results = sweep(configs, args.out, progress=not args.no_progress, allow_tf32=args.allow_tf32)
+    results = sweep(
+        configs,
+        args.out,
+        progress=not args.no_progress,
+        resume=args.resume,
+        allow_tf32=args.allow_tf32,
+    )
     for r in results:
         m = r.metrics
         print(

@@ -462,6 +462,27 @@ class TrainResult:
     out: Path | None = None
 
 
+def _changed(config: TrainConfig, saved: dict) -> list[str]:
+    """Fields in which ``config`` differs from a saved run's config (epochs and device may)."""
+    return sorted(
+        k
+        for k, v in dataclasses.asdict(config).items()
+        if k not in ("epochs", "device") and saved.get(k) != v
+    )
+
+
+def _checkpoint(decoder, encoder, opt_d, opt_e, history, best, **extra) -> dict:
+    """What ``checkpoint.pt`` holds: models, optimisers, history and best (what _restore reads)."""
+    return {
+        "decoder": _state(decoder),
+        "encoder": _state(encoder),
+        "opt_decoder": opt_d.state_dict(),
+        "opt_encoder": opt_e.state_dict(),
+        "history": history,
+        "best": best,
+    } | extra
+
+
 def _restore(path: Path, device, decoder, encoder, opt_d, opt_e) -> tuple[list[dict], dict]:
     """Load a ``checkpoint.pt`` into the models and optimisers; returns its history and best."""
     ckpt = torch.load(path, map_location=device, weights_only=True)
@@ -521,12 +542,7 @@ def train(
     if resume:
         if out is None or not (out / CHECKPOINT).is_file() or not (out / CONFIG).is_file():
             raise ValueError(f"resume needs a run folder with {CHECKPOINT}; got out={out}")
-        saved = json.loads((out / CONFIG).read_text())
-        changed = sorted(
-            k
-            for k, v in dataclasses.asdict(config).items()
-            if k not in ("epochs", "device") and saved.get(k) != v
-        )
+        changed = _changed(config, json.loads((out / CONFIG).read_text()))
         if changed:
             raise ValueError(f"resume: config differs from the run in {out} in {changed}")
     device = _device(config)
@@ -579,14 +595,7 @@ def train(
                     _atomic_save(best["decoder"], out / DECODER)
                     _atomic_save(best["encoder"], out / ENCODER)
             if out is not None:
-                checkpoint = {
-                    "decoder": _state(decoder),
-                    "encoder": _state(encoder),
-                    "opt_decoder": opt_d.state_dict(),
-                    "opt_encoder": opt_e.state_dict(),
-                    "history": history,
-                    "best": best,
-                }
+                checkpoint = _checkpoint(decoder, encoder, opt_d, opt_e, history, best)
                 _atomic_save(checkpoint, out / CHECKPOINT)
                 _atomic_write_text(_history_csv(history), out / HISTORY)
 

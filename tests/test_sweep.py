@@ -98,12 +98,15 @@ def test_cli_writes_runs_that_load_like_train_runs(tmp_path):
     argv = ["sweep", "--preset", "mnist-sdl", "--seeds", "2", "--lam", "0.005", "0.01"]
     argv += ["--epochs", "1", "--n-train", "300", "--n-val", "100", "--n-test", "100"]
     assert cli.main(argv + ["--device", "cpu", "--no-progress", "--out", str(out)]) == 0
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert names == ["lam0.005_seed0", "lam0.005_seed1", "lam0.01_seed0", "lam0.01_seed1"]
     run = load_run(out / "lam0.01_seed1")
     assert run.config == make_config("mnist-sdl", lam=0.01, seed=1, **{**SMALL, "n_train": 300})
     assert len(run.history) == 1 and run.metrics["sweep_models"] == 4
     assert run.encoder(torch.zeros(1, 784)).shape == (1, 128)
+    argv[argv.index("--epochs") + 1] = "2"  # extend the finished sweep by one epoch
+    assert cli.main(argv + ["--device", "cpu", "--no-progress", "--out", str(out), "--resume"]) == 0
+    assert len(load_run(out / "lam0.01_seed1").history) == 2
 
 
 @pytest.mark.parametrize(
@@ -127,3 +130,41 @@ def test_cli_refuses_a_non_empty_folder(tmp_path, capsys):
     (tmp_path / "x").write_text("")
     assert cli.main(["sweep", "--out", str(tmp_path)]) == 2
     assert "is not empty" in capsys.readouterr().err
+    assert cli.main(["sweep", "--out", str(tmp_path), "--resume"]) == 2  # x is not a sweep
+    assert "resume needs a sweep folder" in capsys.readouterr().err
+
+
+def test_resumed_sweep_matches_an_uninterrupted_one(tmp_path):
+    """Interrupted after epoch 1 and resumed to 2: the same histories and models as one pass of 2."""
+    configs = sweep_configs("mnist-vdl", [0.005, 0.02], [0], **{**SMALL, "epochs": 2})
+    whole = sweep(configs, tmp_path / "whole", progress=False)
+    short = sweep_configs("mnist-vdl", [0.005, 0.02], [0], **SMALL)
+    sweep(short, tmp_path / "cut", progress=False)
+    resumed = sweep(configs, tmp_path / "cut", progress=False, resume=True)
+    for a, b in zip(whole, resumed, strict=True):
+        assert len(b.history) == 2
+        for row_a, row_b in zip(a.history, b.history, strict=True):
+            assert {k: v for k, v in row_a.items() if k != "seconds"} == pytest.approx(
+                {k: v for k, v in row_b.items() if k != "seconds"}
+            )
+        for (name, p), q in zip(
+            a.decoder.state_dict().items(), b.decoder.state_dict().values(), strict=True
+        ):
+            torch.testing.assert_close(q, p, msg=name)
+    assert load_run(tmp_path / "cut" / "lam0.02_seed0").history[1]["epoch"] == 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lam", "0.005", "0.01"], "trains (lam, seed) = [(0.005, 0), (0.02, 0)]"),
+        (["--lam", "0.005", "0.02", "--n-train", "400"], "differs from the sweep"),
+    ],
+)
+def test_cli_resume_refuses_another_sweep(tmp_path, capsys, args, message):
+    configs = sweep_configs("mnist-vdl", [0.005, 0.02], [0], **SMALL)
+    sweep(configs, tmp_path, progress=False)
+    argv = ["sweep", "--out", str(tmp_path), "--resume", "--n-val", "100", "--n-test", "100"]
+    argv += ["--n-train", "500", "--device", "cpu", "--epochs", "2"]
+    assert cli.main(argv + args) == 2
+    assert message in capsys.readouterr().err
