@@ -4,6 +4,7 @@ loads (chapter 10).
 
     python -m sparselab reproduce mnist [--seeds 5] [--epochs N] [--n-train N] [--models vdl sdl]
     python -m sparselab reproduce patches --patches-file FILE.npz
+    python -m sparselab reproduce mnist --seeds 5 --stacked   # each model's runs in one pass (GPU)
 
 Each (preset, lam, seed) trains into ``runs/reproduce/<data>/<preset>/lam<lam>/seed<seed>`` with
 :func:`sparselab.train.train`; a finished run is skipped and an interrupted one resumed, so the grid
@@ -18,11 +19,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import itertools
 import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,7 +34,21 @@ import torch
 
 from .evaluate import classify, denoise
 from .metrics import mean_std
-from .train import PRESETS, infer, load_run, load_split, make_config, train
+from .sweep import run_name, sweep
+from .train import (
+    CHECKPOINT,
+    CONFIG,
+    DECODER,
+    ENCODER,
+    HISTORY,
+    METRICS,
+    PRESETS,
+    infer,
+    load_run,
+    load_split,
+    make_config,
+    train,
+)
 
 __all__ = [
     "LAM_GRIDS",
@@ -104,16 +121,50 @@ def _write_json(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+_EVALUATIONS = ("denoise.json", "classify.json", "steps.json")  # written by _export
+
+
+def _done(config, run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished run of at least ``config.epochs`` epochs."""
+    if not (run_dir / METRICS).is_file():
+        return False
+    return json.loads((run_dir / CONFIG).read_text())["epochs"] >= config.epochs
+
+
 def _run_one(config, run_dir: Path, progress: bool, allow_tf32: bool) -> None:
     """Train, resume an interrupted run, or extend a finished one to ``config.epochs``."""
-    if (run_dir / "metrics.json").is_file():
-        saved = json.loads((run_dir / "config.json").read_text())
-        if saved["epochs"] >= config.epochs:
-            return  # done
-        for stale in ("metrics.json", "denoise.json", "classify.json", "steps.json"):
-            (run_dir / stale).unlink(missing_ok=True)
-    resume = (run_dir / "checkpoint.pt").is_file()
+    if _done(config, run_dir):
+        return
+    for stale in (METRICS, *_EVALUATIONS):
+        (run_dir / stale).unlink(missing_ok=True)
+    resume = (run_dir / CHECKPOINT).is_file()
     train(config, run_dir, progress=progress, resume=resume, allow_tf32=allow_tf32)
+
+
+def _run_stacked(configs, run_dirs: list[Path], progress: bool, allow_tf32: bool) -> None:
+    """Train the unfinished runs of one preset in one batched pass (:func:`sparselab.sweep.sweep`)
+    and file each model in its run folder as :func:`train` would. The sweep lives beside the run
+    folders, named by what it trains, so an interrupted one resumes and a finished one extends."""
+    todo = [(c, d) for c, d in zip(configs, run_dirs, strict=True) if not _done(c, d)]
+    if len(todo) < 2:  # nothing to batch
+        for config, run_dir in todo:
+            _run_one(config, run_dir, progress, allow_tf32)
+        return
+    fixed = [
+        {k: v for k, v in dataclasses.asdict(c).items() if k not in ("epochs", "device")}
+        for c, _ in todo
+    ]
+    key = hashlib.sha1(json.dumps(fixed, sort_keys=True).encode()).hexdigest()[:12]
+    sweep_dir = run_dirs[0].parent.parent / f"sweep-{key}"
+    resume = (sweep_dir / CHECKPOINT).is_file()
+    sweep([c for c, _ in todo], sweep_dir, progress=progress, resume=resume, allow_tf32=allow_tf32)
+    for config, run_dir in todo:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        # a shorter single run's checkpoint and evaluations are superseded
+        for stale in (CHECKPOINT, METRICS, *_EVALUATIONS):
+            (run_dir / stale).unlink(missing_ok=True)
+        for name in (CONFIG, HISTORY, DECODER, ENCODER, METRICS):  # metrics last: marks it done
+            shutil.copyfile(sweep_dir / run_name(config) / name, run_dir / name)
 
 
 @torch.no_grad()
@@ -151,7 +202,7 @@ def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_clas
         res = classify(run.encoder, tr.x, tr.labels, te.x, te.labels, per_class=PER_CLASS)
         _write_json(res, run_dir / "classify.json")
     files = {"metrics.json": run.metrics, "history.json": run.history}
-    for name in ("denoise.json", "classify.json", "steps.json"):
+    for name in _EVALUATIONS:
         if (run_dir / name).is_file():
             files[name] = json.loads((run_dir / name).read_text())
     for name, obj in files.items():
@@ -179,60 +230,80 @@ def reproduce(
     runs_dir: str | Path = "runs/reproduce",
     results_dir: str | Path = "book/results",
     progress: bool = True,
+    stacked: bool = False,
     allow_tf32: bool = False,
     command: str = "",
 ) -> list[dict]:
     """Run the grid of :func:`plan` (skipping finished runs, resuming interrupted ones) and write
-    the artifacts and ``manifest.json``; returns the manifest's entries."""
+    the artifacts and ``manifest.json``; returns the manifest's entries.
+
+    stacked: train the unfinished runs of each model (all its lam and seeds) in one batched pass
+    (:mod:`sparselab.sweep`; the same numbers, several models per step: what fills a GPU);
+    otherwise one run after another, seed 0 of the whole grid first."""
     overrides = dict(overrides or {})
     points = plan(data, models=models, lams=lams, seeds=seeds)
     configs = [make_config(p, lam=lam, seed=31 + s, **overrides) for p, lam, s in points]
+    run_dirs = [Path(runs_dir) / data / p / f"lam{lam:g}" / f"seed{s}" for p, lam, s in points]
     results_dir = Path(results_dir) / data
     manifest_path = results_dir / "manifest.json"
-    for (preset, lam, seed), config in zip(points, configs, strict=True):
-        run_dir = Path(runs_dir) / data / preset / f"lam{lam:g}" / f"seed{seed}"
+    if stacked:  # one group per model, in the order of the grid
+        presets = list(dict.fromkeys(p for p, _, _ in points))
+        groups = [[i for i, pt in enumerate(points) if pt[0] == p] for p in presets]
+    else:
+        groups = [[i] for i in range(len(points))]
+    for group in groups:
         start = time.perf_counter()
-        _run_one(config, run_dir, progress, allow_tf32)
-        art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
-        files, run_config = _export(
-            config,
-            run_dir,
-            art_dir,
-            with_atoms=seed == 0,
-            with_classify=data == "mnist" and lam == PRESETS[preset].lam,
-        )
-        base = PRESETS[preset]
-        changed = {
-            f.name: getattr(run_config, f.name)  # what the run on disk was trained with
-            for f in dataclasses.fields(run_config)
-            if getattr(run_config, f.name) != getattr(base, f.name)
-        }
-        entry = {
-            "preset": preset,
-            "lam": lam,
-            "seed": seed,
-            "overrides": changed,
-            "dir": str(art_dir.relative_to(results_dir)),
-            "files": files,
-            "seconds": json.loads((run_dir / "metrics.json").read_text())["seconds"],
-            "wall_seconds_this_call": time.perf_counter() - start,
-            "machine": f"{machine()}, {torch.get_num_threads()} threads",
-            "date": datetime.date.today().isoformat(),
-            "command": command,
-        }
-        # read just before writing: another grid may share this folder (say, NL models beside
-        # linear ones, each process on its own core)
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
-        index = {(m["preset"], m["lam"], m["seed"]): i for i, m in enumerate(manifest)}
-        key = (preset, lam, seed)
-        if key not in index:
-            manifest.append(entry)
-        elif manifest[index[key]]["overrides"] != changed:  # the run was extended
-            manifest[index[key]] = entry
-        else:  # the same run; an evaluation may have been added since
-            manifest[index[key]]["files"] = files
-        _write_json(manifest, manifest_path)
+        if stacked:
+            group_configs, group_dirs = [configs[i] for i in group], [run_dirs[i] for i in group]
+            _run_stacked(group_configs, group_dirs, progress, allow_tf32)
+        for i in group:
+            (preset, lam, seed), config, run_dir = points[i], configs[i], run_dirs[i]
+            _run_one(config, run_dir, progress, allow_tf32)  # stacked: done already
+            art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
+            files, run_config = _export(
+                config,
+                run_dir,
+                art_dir,
+                with_atoms=seed == 0,
+                with_classify=data == "mnist" and lam == PRESETS[preset].lam,
+            )
+            base = PRESETS[preset]
+            changed = {
+                f.name: getattr(run_config, f.name)  # what the run on disk was trained with
+                for f in dataclasses.fields(run_config)
+                if getattr(run_config, f.name) != getattr(base, f.name)
+            }
+            entry = {
+                "preset": preset,
+                "lam": lam,
+                "seed": seed,
+                "overrides": changed,
+                "dir": str(art_dir.relative_to(results_dir)),
+                "files": files,
+                "seconds": json.loads((run_dir / METRICS).read_text())["seconds"],
+                "wall_seconds_this_call": time.perf_counter() - start,  # a stacked group's all
+                "machine": f"{machine()}, {torch.get_num_threads()} threads",
+                "date": datetime.date.today().isoformat(),
+                "command": command,
+            }
+            _record(entry, manifest_path)
     return json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+
+
+def _record(entry: dict, manifest_path: Path) -> None:
+    """Add or update a run's entry in ``manifest.json``."""
+    # read just before writing: another grid may share this folder (say, NL models beside linear
+    # ones, each process on its own core)
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+    index = {(m["preset"], m["lam"], m["seed"]): i for i, m in enumerate(manifest)}
+    key = (entry["preset"], entry["lam"], entry["seed"])
+    if key not in index:
+        manifest.append(entry)
+    elif manifest[index[key]]["overrides"] != entry["overrides"]:  # the run was extended
+        manifest[index[key]] = entry
+    else:  # the same run; an evaluation may have been added since
+        manifest[index[key]]["files"] = entry["files"]
+    _write_json(manifest, manifest_path)
 
 
 def load_results(data: str, results_dir: str | Path = "book/results") -> list[dict]:
@@ -331,6 +402,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"))
     parser.add_argument("--results", type=Path, default=Path("book/results"))
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--stacked",
+        action="store_true",
+        help="train each model's unfinished runs (all lam and seeds) in one batched pass (GPU)",
+    )
     parser.add_argument("--allow-tf32", action="store_true", help="TF32 matmuls on CUDA")
 
 
@@ -358,6 +434,7 @@ def run(args: argparse.Namespace) -> int:
         runs_dir=args.runs,
         results_dir=args.results,
         progress=not args.no_progress,
+        stacked=args.stacked,
         allow_tf32=args.allow_tf32,
         command=command,
     )

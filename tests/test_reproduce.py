@@ -79,6 +79,32 @@ def test_reproduce_writes_artifacts_and_skips_finished_runs(tmp_path):
     assert row["test_psnr"] == pytest.approx(entry["metrics"]["test_psnr"])
 
 
+def test_stacked_grid_matches_the_one_run_at_a_time_grid(tmp_path):
+    """--stacked trains a model's runs in one sweep; each run gets the numbers it gets alone, and
+    a stacked grid extended to more epochs resumes its sweep."""
+    kw = dict(models=("vdl",), lams=[0.005, 0.01], overrides=dict(epochs=1, n_train=500,
+              n_val=250, n_test=250, device="cpu"), progress=False, command="test")  # fmt: skip
+    one = reproduce("mnist", runs_dir=tmp_path / "r1", results_dir=tmp_path / "a1", **kw)
+    kw["overrides"]["epochs"] = 2
+    one = reproduce("mnist", runs_dir=tmp_path / "r1", results_dir=tmp_path / "a1", **kw)
+    kw["overrides"]["epochs"] = 1
+    reproduce("mnist", runs_dir=tmp_path / "rs", results_dir=tmp_path / "as", stacked=True, **kw)
+    kw["overrides"]["epochs"] = 2  # extends the sweep from its checkpoint
+    stacked = reproduce(
+        "mnist", runs_dir=tmp_path / "rs", results_dir=tmp_path / "as", stacked=True, **kw
+    )
+    (sweep_dir,) = (tmp_path / "rs" / "mnist" / "mnist-vdl").glob("sweep-*")
+    assert (sweep_dir / "checkpoint.pt").is_file()
+    a = {(e["lam"], e["seed"]): e for e in load_results("mnist", tmp_path / "a1")}
+    b = {(e["lam"], e["seed"]): e for e in load_results("mnist", tmp_path / "as")}
+    assert sorted(a) == sorted(b) == [(0.005, 0), (0.01, 0)] and len(one) == len(stacked) == 2
+    for key in a:
+        assert len(b[key]["history"]) == 2 and b[key]["metrics"]["sweep_models"] == 2
+        for name in ("test_psnr", "test_zero_fraction"):
+            assert b[key]["metrics"][name] == pytest.approx(a[key]["metrics"][name], rel=1e-3)
+        assert b[key]["overrides"] == a[key]["overrides"]
+
+
 RESULTS = Path(__file__).resolve().parents[1] / "book" / "results"
 
 
