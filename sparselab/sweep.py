@@ -21,6 +21,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -48,6 +49,7 @@ from .train import (
     _load_splits,
     _optimizers,
     _restore,
+    _stall_message,
     _state,
     _tf32,
     _train_epoch,
@@ -135,6 +137,7 @@ def sweep(
     if resume:
         histories, best = _restore(out / CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
     as_dicts = [dataclasses.asdict(c) for c in configs]  # checked by a resume
+    stalled: set[int] = set()
     with _tf32(allow_tf32 and device.type == "cuda"):
         epochs = progress_bar(
             range(len(histories[0]), c0.epochs), enabled=progress, desc="sweep", unit="epoch"
@@ -157,8 +160,11 @@ def sweep(
                         "encoder": _state(enc_k),
                     }
             seconds = time.perf_counter() - start  # the batched epoch, shared by the K models
-            for history in histories:
+            for k, history in enumerate(histories):
                 history[-1]["seconds"] = seconds
+                if k not in stalled and (message := _stall_message(history, configs[k])):
+                    stalled.add(k)  # once a model, as train warns once a run
+                    warnings.warn(f"{names[k]}: {message}", RuntimeWarning, stacklevel=2)
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)
                 checkpoint = _checkpoint(

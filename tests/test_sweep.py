@@ -168,3 +168,20 @@ def test_cli_resume_refuses_another_sweep(tmp_path, capsys, args, message):
     argv += ["--n-train", "500", "--device", "cpu", "--epochs", "2"]
     assert cli.main(argv + args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sweep_warns_once_for_the_model_whose_fista_stalls(monkeypatch):
+    import sparselab.sweep as sw
+
+    steps = iter([40.0, 12.0, 150.0, 195.0, 200.0])
+    train_epoch = sw._train_epoch
+
+    def scripted(*args, **kwargs):  # the real epoch; the second model gets a stalling run's steps
+        first, second = train_epoch(*args, **kwargs)
+        return [first, second | {"fista_iter": next(steps)}]
+
+    monkeypatch.setattr(sw, "_train_epoch", scripted)
+    configs = sweep_configs("mnist-sdl", [0.005, 0.01], [0], **{**SMALL, "epochs": 5})
+    with pytest.warns(RuntimeWarning, match="lam0.01_seed0: epoch 4: .*195 of max_iter") as caught:
+        sweep(configs, progress=False)
+    assert len([w for w in caught if "FISTA" in str(w.message)]) == 1
