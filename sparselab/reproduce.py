@@ -299,8 +299,8 @@ def _record(entry: dict, manifest_path: Path) -> None:
     key = (entry["preset"], entry["lam"], entry["seed"])
     if key not in index:
         manifest.append(entry)
-    elif manifest[index[key]]["overrides"] != entry["overrides"]:  # the run was extended
-        manifest[index[key]] = entry
+    elif any(manifest[index[key]][k] != entry[k] for k in ("overrides", "seconds")):
+        manifest[index[key]] = entry  # a run extended, or trained again (another runs folder)
     else:  # the same run; an evaluation may have been added since
         manifest[index[key]]["files"] = entry["files"]
     _write_json(manifest, manifest_path)

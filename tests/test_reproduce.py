@@ -70,6 +70,11 @@ def test_reproduce_writes_artifacts_and_skips_finished_runs(tmp_path):
     manifest_path.write_text(json.dumps([entry | {"files": ["metrics.json"]}]))
     (entry,) = reproduce("mnist", **kw)
     assert "steps.json" in entry["files"] and entry["overrides"]["epochs"] == 2
+    # the same run trained again elsewhere (say on a GPU) replaces the entry, provenance included
+    kw["runs_dir"], kw["command"] = tmp_path / "elsewhere", "again"
+    kw["overrides"]["epochs"] = 2
+    (again,) = reproduce("mnist", **kw)
+    assert again["command"] == "again" and again["seconds"] != entry["seconds"]
     (entry,) = load_results("mnist", tmp_path / "res")
     assert len(entry["history"]) == 2
     assert entry["atoms"].shape == (128, 784)
