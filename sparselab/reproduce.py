@@ -61,6 +61,7 @@ __all__ = [
     "pool_classify",
     "machine",
     "step_check",
+    "export_variant",
 ]
 
 # lam values of each sweep (sparsity against PSNR); the preset's own value is always included
@@ -304,6 +305,48 @@ def _record(entry: dict, manifest_path: Path) -> None:
     else:  # the same run; an evaluation may have been added since
         manifest[index[key]]["files"] = entry["files"]
     _write_json(manifest, manifest_path)
+
+
+def export_variant(
+    run_dir: str | Path, preset: str, results_dir: str | Path = "book/results"
+) -> dict:
+    """Export a finished ``python -m sparselab train`` run that departs from a preset (an
+    ablation, say a smaller FISTA step) to ``results_dir/variants/<run folder name>/``: metrics,
+    history, denoising and the FISTA step check, with an entry in ``variants/manifest.json``
+    holding the ``train`` command that reproduces it. Returns the entry; load them all with
+    ``load_results("variants")``."""
+    run_dir = Path(run_dir)
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    config = load_run(run_dir).config
+    base = PRESETS[preset]
+    changed = {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(base, f.name)
+    }
+    flags = "".join(f" --{k.replace('_', '-')} {v}" for k, v in changed.items())
+    root = Path(results_dir) / "variants"
+    files, _ = _export(config, run_dir, root / run_dir.name, with_atoms=False, with_classify=False)
+    metrics = json.loads((run_dir / METRICS).read_text())
+    entry = {
+        "name": run_dir.name,
+        "preset": preset,
+        "lam": config.lam,
+        "seed": config.seed,
+        "overrides": changed,
+        "dir": run_dir.name,
+        "files": files,
+        "seconds": metrics["seconds"],
+        "machine": f"{machine()}, {torch.get_num_threads()} threads",
+        "date": datetime.date.today().isoformat(),
+        "command": f"python -m sparselab train --preset {preset}{flags} --out {run_dir}",
+    }
+    manifest_path = root / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+    manifest = [m for m in manifest if m["name"] != entry["name"]] + [entry]
+    _write_json(manifest, manifest_path)
+    return entry
 
 
 def load_results(data: str, results_dir: str | Path = "book/results") -> list[dict]:

@@ -506,7 +506,7 @@ def _stall_message(history: list[dict], config: TrainConfig) -> str | None:
         f"max_iter={config.max_iter} steps, up from {steps[low]:.0f} at epoch {low + 1}: some "
         f"codes no longer converge. The decoder has outgrown the fixed step eta={config.eta:g} "
         f"and they oscillate; training goes on, slower. A smaller eta (e.g. {config.eta / 2:g}) "
-        "converges (chapter 10, 'FISTA iterations')."
+        "converges again, until the decoder outgrows it too (chapter 10, 'FISTA iterations')."
     )
 
 

@@ -8,6 +8,7 @@ import torch
 
 from sparselab.reproduce import (
     LAM_GRIDS,
+    export_variant,
     load_results,
     plan,
     pool_classify,
@@ -18,7 +19,7 @@ from sparselab.reproduce import (
     summarize,
 )
 from sparselab.solvers import lipschitz_constant
-from sparselab.train import PRESETS, build_models, make_config
+from sparselab.train import PRESETS, build_models, make_config, train
 
 
 def test_plan_covers_every_model_and_seed_zero_first():
@@ -110,22 +111,43 @@ def test_stacked_grid_matches_the_one_run_at_a_time_grid(tmp_path):
         assert b[key]["overrides"] == a[key]["overrides"]
 
 
+def test_export_variant_records_the_train_command_that_reproduces_it(tmp_path):
+    config = make_config("mnist-vdl", eta=0.25, epochs=1, n_train=500, n_val=250, n_test=250)
+    train(config, tmp_path / "vdl-eta0.25", progress=False)
+    entry = export_variant(tmp_path / "vdl-eta0.25", "mnist-vdl", tmp_path / "res")
+    assert entry["overrides"] == {"eta": 0.25, "epochs": 1, "n_train": 500, "n_val": 250,
+                                  "n_test": 250}  # fmt: skip
+    flags = "--eta 0.25 --epochs 1 --n-train 500 --n-val 250 --n-test 250"
+    assert entry["command"] == f"python -m sparselab train --preset mnist-vdl {flags} --out " + str(
+        tmp_path / "vdl-eta0.25"
+    )
+    export_variant(tmp_path / "vdl-eta0.25", "mnist-vdl", tmp_path / "res")  # replaces, no copy
+    (loaded,) = load_results("variants", tmp_path / "res")
+    assert len(loaded["history"]) == 1 and set(loaded["steps"]) == {"0.25", "0.125"}
+    metrics = json.loads((tmp_path / "vdl-eta0.25" / "metrics.json").read_text())
+    assert loaded["metrics"]["test_psnr"] == pytest.approx(metrics["test_psnr"])
+    with pytest.raises(ValueError, match="preset must be one of"):
+        export_variant(tmp_path / "vdl-eta0.25", "vdl", tmp_path / "res")
+
+
 RESULTS = Path(__file__).resolve().parents[1] / "book" / "results"
 
 
-@pytest.mark.parametrize("data", ["mnist", "patches"])
+@pytest.mark.parametrize("data", ["mnist", "patches", "variants"])
 def test_committed_artifacts_exist_parse_and_come_from_presets(data):
     """Every artifact the book loads is listed in a manifest, exists, parses, and was produced by a
     preset that exists with overrides that are real config fields."""
     manifest = RESULTS / data / "manifest.json"
-    if data == "patches" and not manifest.is_file():
-        pytest.skip("no patch artifacts committed yet")
     entries = json.loads(manifest.read_text())
     assert entries, "an empty manifest"
     for e in entries:
-        assert e["preset"] in PRESETS and e["preset"].startswith(data)
+        assert e["preset"] in PRESETS
         assert set(e["overrides"]) <= set(PRESETS[e["preset"]].__dataclass_fields__)
-        assert e["command"].startswith("python -m sparselab reproduce")
+        if data == "variants":  # one train run each, departing from its preset
+            assert e["overrides"] and e["command"].startswith("python -m sparselab train --preset")
+        else:
+            assert e["preset"].startswith(data)
+            assert e["command"].startswith("python -m sparselab reproduce")
         for name in e["files"]:
             path = RESULTS / data / e["dir"] / name
             assert path.is_file(), path
