@@ -7,7 +7,10 @@ samples converge in a few steps and a few stragglers keep the batch iterating. T
 a run folder's ``checkpoint.pt`` (from ``python -m sparselab train`` or ``reproduce``), and times
 the next epoch's first ``--batches`` batches twice from that same state: with
 :func:`sparselab.solvers.fista` computing the decoder's gradient only for the rows still iterating
-once fewer than half are (the default), and with that compaction switched off.
+once fewer than half are (the default), and with that compaction switched off. ``--stack K`` also
+times K copies of the model trained in one batched pass (:mod:`sparselab.sweep`, as
+``reproduce --stacked`` trains), where the rows left are compacted per model (fresh Adam states for
+the stack: its first steps differ a little from the run's).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 from benchmarks.bench_train import _sync, write_rows
 from sparselab import solvers
 from sparselab import train as tr
+from sparselab.stacked import stack_models
 
 
 def _resumed(run_dir: Path, device):
@@ -36,21 +40,28 @@ def _resumed(run_dir: Path, device):
     return config, decoder, encoder, opt_d, opt_e, len(history)
 
 
-def bench_run(run_dir: Path, device, batches: int, compact: bool) -> dict:
+def bench_run(run_dir: Path, device, batches: int, compact: bool, stack: int = 1) -> dict:
     config, decoder, encoder, opt_d, opt_e, epoch = _resumed(run_dir, device)
+    configs = [config] * stack
+    if stack > 1:
+        decoder, encoder = stack_models([decoder] * stack), stack_models([encoder] * stack)
+        opt_d, opt_e = tr._optimizers(config, decoder, encoder)
     x = tr.load_split(config, "train")[0].to(device)[: batches * config.batch_size]
     default = solvers._COMPACT_BELOW
     solvers._COMPACT_BELOW = default if compact else 0.0  # 0: never few enough to compact
     try:
         _sync(device)
         start = time.perf_counter()
-        (stats,) = tr._train_epoch([config], decoder, encoder, opt_d, opt_e, x, epoch, False)
+        stats, *_ = tr._train_epoch(
+            configs, decoder, encoder, opt_d, opt_e, x, epoch, False, stacked=stack > 1
+        )
         _sync(device)
         seconds = time.perf_counter() - start
     finally:
         solvers._COMPACT_BELOW = default
+    copies = f", {stack} copies stacked" if stack > 1 else ""
     return {
-        "run": f"{config.decoder} lam={config.lam:g} eta={config.eta:g}, epoch {epoch + 1}",
+        "run": f"{config.decoder} lam={config.lam:g} eta={config.eta:g}, epoch {epoch + 1}{copies}",
         "preset_like": run_dir.parts[-3] if len(run_dir.parts) >= 3 else str(run_dir),
         "compact": compact,
         "device": device.type,
@@ -66,6 +77,7 @@ def main() -> int:
     parser.add_argument("--run", type=Path, action="append", required=True, help="a run folder")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--stack", type=int, default=1, help="also time K stacked copies")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
     device = torch.device(args.device)
@@ -73,9 +85,10 @@ def main() -> int:
     for run_dir in args.run:
         if not (run_dir / tr.CHECKPOINT).is_file():
             parser.error(f"--run {run_dir}: no {tr.CHECKPOINT} there")
-        for compact in (False, True):
-            rows.append(bench_run(run_dir, device, args.batches, compact))
-            print(rows[-1], flush=True)
+        for stack in sorted({1, args.stack}):
+            for compact in (False, True):
+                rows.append(bench_run(run_dir, device, args.batches, compact, stack))
+                print(rows[-1], flush=True)
     write_rows(rows, args.json)
     return 0
 

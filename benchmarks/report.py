@@ -217,6 +217,8 @@ def main() -> int:
     parser.add_argument("--only", choices=("fista", "train", "trained"), help="one benchmark")
     parser.add_argument("--trained-runs", nargs="+", default=[], metavar="RUN",
                         help="run folders (with checkpoint.pt) for bench_trained")  # fmt: skip
+    parser.add_argument("--trained-stack", default="1", metavar="K",
+                        help="bench_trained also times K stacked copies of each run")  # fmt: skip
     args = parser.parse_args()
     if args.threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the benchmark processes
@@ -236,6 +238,7 @@ def main() -> int:
                 new += [dict(r, kind="train") for r in run("bench_train", device, [])]
             if args.only in (None, "trained") and args.trained_runs:
                 extra = [a for path in args.trained_runs for a in ("--run", path)]
+                extra += ["--stack", args.trained_stack]
                 new += [dict(r, kind="trained") for r in run("bench_trained", device, extra)]
     keep = {_key(r) for r in new}
     rows = [r for r in old if _key(r) not in keep] + new

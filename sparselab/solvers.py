@@ -102,8 +102,9 @@ def lipschitz_constant(decoder: nn.Module, *, gamma: float = 0.0) -> float:
 
 def _gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, z_target):
     """Returns the map ``v -> v - eta grad f(v)`` for the smooth part f of the energy; v: (B, L)
-    (or (K, B, L) with a stacked decoder). For a single decoder that is not linear it also takes
-    ``(v, rows)``: only those rows (n,) of the result, the hinge's statistics still over all of v."""
+    (or (K, B, L) with a stacked decoder). For a decoder that is not linear it also takes
+    ``(v, rows)``: only those rows (n,) of the result (rows (K, n): n rows of each model), the
+    hinge's statistics still over all of v."""
     P, L = y.shape[-1], decoder.code_dim
     if isinstance(decoder, StackedLinearDictionary):  # the affine step of each model, batched
         W = decoder.weight.detach()
@@ -137,7 +138,7 @@ def _gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma,
             if rows is None:
                 v_rows, y_rows, e_rows = v, y, z_target
             else:
-                v_rows, y_rows, e_rows = v[rows], y[rows], z_target[rows]
+                v_rows, y_rows, e_rows = (_take(t, rows) for t in (v, y, z_target))
             g = grad_rec(v_rows, y_rows)
             if gamma > 0:
                 g = g + (2.0 * gamma / L) * (v_rows - e_rows)
@@ -148,9 +149,23 @@ def _gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma,
 
     def step(v: Tensor, *rows: Tensor) -> Tensor:
         hinge = variance_hinge_grad(v, beta, T)  # couples the batch: from every sample's code
-        return smooth_step(v, *rows).add_(hinge[rows[0]] if rows else hinge, alpha=-eta)
+        return smooth_step(v, *rows).add_(_take(hinge, rows[0]) if rows else hinge, alpha=-eta)
 
     return step
+
+
+def _take(t: Tensor, rows: Tensor) -> Tensor:
+    """The rows of t: (B, .) at rows: (n,), or of each model of t: (K, B, .) at rows: (K, n)."""
+    if rows.ndim == 1:
+        return t[rows]
+    return t.gather(1, rows[..., None].expand(-1, -1, t.shape[-1]))
+
+
+def _put(t: Tensor, rows: Tensor, values: Tensor) -> Tensor:
+    """A copy of t with ``_take(t, rows)`` replaced by values."""
+    if rows.ndim == 1:
+        return t.index_copy(0, rows, values)
+    return t.scatter(1, rows[..., None].expand(-1, -1, t.shape[-1]), values)
 
 
 def _mlp_grad(decoder: MLPDecoder):
@@ -238,7 +253,7 @@ def _solve(
     )
     history = [] if track_energy else None
     # per-row steps pay off for costly decoders; on a CPU asking which rows are left is free
-    compact = tol > 0 and isinstance(decoder, MLPDecoder)
+    compact = tol > 0 and isinstance(decoder, (MLPDecoder, StackedMLPDecoder))
     check_every = 1 if compact and y.device.type == "cpu" else _CHECK_EVERY
     x = (z_target if z0 is None else z0).detach().clone()
     with torch.no_grad():
@@ -249,7 +264,7 @@ def _solve(
         for k in range(1, max_iter + 1):
             x = soft_threshold(gradient_step(v, *rows), eta * lam, positive)  # prox(v - eta grad)
             if rows:
-                x = x_prev.index_copy(0, rows[0], x)
+                x = _put(x_prev, rows[0], x)
             if tol > 0:
                 x = torch.where(active, x, x_prev)  # a converged sample keeps its code
                 n_iter += active[..., 0]
@@ -267,12 +282,17 @@ def _solve(
             if track_energy:
                 history.append(_energy(decoder, y, x, lam, beta, T, gamma, z_target))
             if tol > 0 and k % check_every == 0:
-                n_active = int(active.sum())
+                still = active[..., 0]  # (B,), or (K, B)
+                n_active = int(still.sum(-1).max())  # the most rows left in one model
                 if n_active == 0:
                     break
-                if compact:
-                    few = n_active < _COMPACT_BELOW * active.shape[0]
-                    rows = (active[:, 0].nonzero()[:, 0],) if few else ()
+                if compact and n_active < _COMPACT_BELOW * still.shape[-1]:
+                    # the rows still iterating first (in order), then converged ones to give every
+                    # model n_active rows; what those compute is dropped (a converged code stays)
+                    order = torch.argsort((~still).to(torch.uint8), dim=-1, stable=True)
+                    rows = (order[..., :n_active],)
+                elif compact:
+                    rows = ()
         if tol == 0:
             n_iter.fill_(max_iter)
         F = _energy(decoder, y, x, lam, beta, T, gamma, z_target)

@@ -61,6 +61,30 @@ def test_stacked_fista_equals_per_model_fista(kind):
         torch.testing.assert_close(res.energy[k], F)
 
 
+def test_stacked_mlp_fista_with_early_stopping_equals_per_model_fista():
+    """Once fewer than half of a model's rows still iterate, the stacked MLP step runs on the rows
+    left (as many for every model); the codes and step counts must stay each model's own."""
+    K, B = 3, 60
+    models = _singles("mlp", K)
+    g = torch.Generator().manual_seed(8)
+    y = torch.randn(K, B, 30, generator=g, dtype=torch.float64)
+    far = (
+        torch.linspace(0, 3, B, dtype=torch.float64)[:, None]
+        ** (1 + torch.arange(K))[:, None, None]
+    )
+    e = torch.rand(K, B, 8, generator=g, dtype=torch.float64) * far  # starts far and near
+    lams = [0.005, 0.01, 0.02]
+    lam = torch.tensor(lams, dtype=torch.float64).view(K, 1, 1)
+    settings = dict(beta=10.0, T=0.5, gamma=5.0, step=0.05, max_iter=100, tol=1e-3)
+    res = fista(stack_models(models), y, lam=lam, z_target=e, z0=e, **settings)
+    for k, m in enumerate(models):
+        ref = fista(m, y[k], lam=lams[k], z_target=e[k], z0=e[k], **settings)
+        n = ref.n_iter.float()
+        assert n.median() < 0.5 * n.max()  # most rows stopped while some went on
+        torch.testing.assert_close(res.z[k], ref.z, rtol=0, atol=1e-12)
+        assert torch.equal(res.n_iter[k], ref.n_iter)
+
+
 def test_stacked_fista_rejects_bad_shapes():
     stacked = stack_models(_singles("linear", 2))
     y = torch.randn(3, 4, 30, dtype=torch.float64)
