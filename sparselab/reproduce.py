@@ -185,11 +185,11 @@ def step_check(config, decoder, encoder, y: torch.Tensor) -> dict:
     return out
 
 
-def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bool):
+def _export(run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bool):
     """Evaluate a finished run (skipping what exists) and copy its compact results; returns the
-    files written and the run's config."""
+    files written and the run (:func:`sparselab.train.load_run`)."""
     run = load_run(run_dir)
-    x_test, scale = load_split(config, "test")
+    x_test, scale = load_split(run.config, "test")
     if not (run_dir / "denoise.json").is_file():
         res = denoise(run.decoder, run.encoder, x_test, scale, NOISE_LEVELS, seed=0)
         _write_json({str(k): v for k, v in res.items()}, run_dir / "denoise.json")
@@ -211,7 +211,17 @@ def _export(config, run_dir: Path, art_dir: Path, *, with_atoms: bool, with_clas
     if with_atoms:
         atoms = _component_images(run.decoder)
         torch.save(atoms.half().clone(), art_dir / "atoms.pt")
-    return sorted(files) + (["atoms.pt"] if with_atoms else []), run.config
+    return sorted(files) + (["atoms.pt"] if with_atoms else []), run
+
+
+def _overrides(config, preset: str) -> dict:
+    """The fields in which a run's config departs from its preset's."""
+    base = PRESETS[preset]
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(base, f.name)
+    }
 
 
 @torch.no_grad()
@@ -258,30 +268,23 @@ def reproduce(
             group_configs, group_dirs = [configs[i] for i in group], [run_dirs[i] for i in group]
             _run_stacked(group_configs, group_dirs, progress, allow_tf32)
         for i in group:
-            (preset, lam, seed), config, run_dir = points[i], configs[i], run_dirs[i]
-            _run_one(config, run_dir, progress, allow_tf32)  # stacked: done already
+            (preset, lam, seed), run_dir = points[i], run_dirs[i]
+            _run_one(configs[i], run_dir, progress, allow_tf32)  # stacked: done already
             art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
-            files, run_config = _export(
-                config,
+            files, run = _export(
                 run_dir,
                 art_dir,
                 with_atoms=seed == 0,
                 with_classify=data == "mnist" and lam == PRESETS[preset].lam,
             )
-            base = PRESETS[preset]
-            changed = {
-                f.name: getattr(run_config, f.name)  # what the run on disk was trained with
-                for f in dataclasses.fields(run_config)
-                if getattr(run_config, f.name) != getattr(base, f.name)
-            }
             entry = {
                 "preset": preset,
                 "lam": lam,
                 "seed": seed,
-                "overrides": changed,
+                "overrides": _overrides(run.config, preset),
                 "dir": str(art_dir.relative_to(results_dir)),
                 "files": files,
-                "seconds": json.loads((run_dir / METRICS).read_text())["seconds"],
+                "seconds": run.metrics["seconds"],
                 "wall_seconds_this_call": time.perf_counter() - start,  # a stacked group's all
                 "machine": f"{machine()}, {torch.get_num_threads()} threads",
                 "date": datetime.date.today().isoformat(),
@@ -318,26 +321,19 @@ def export_variant(
     run_dir = Path(run_dir)
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
-    config = load_run(run_dir).config
-    base = PRESETS[preset]
-    changed = {
-        f.name: getattr(config, f.name)
-        for f in dataclasses.fields(config)
-        if getattr(config, f.name) != getattr(base, f.name)
-    }
-    flags = "".join(f" --{k.replace('_', '-')} {v}" for k, v in changed.items())
     root = Path(results_dir) / "variants"
-    files, _ = _export(config, run_dir, root / run_dir.name, with_atoms=False, with_classify=False)
-    metrics = json.loads((run_dir / METRICS).read_text())
+    files, run = _export(run_dir, root / run_dir.name, with_atoms=False, with_classify=False)
+    changed = _overrides(run.config, preset)
+    flags = "".join(f" --{k.replace('_', '-')} {v}" for k, v in changed.items())
     entry = {
         "name": run_dir.name,
         "preset": preset,
-        "lam": config.lam,
-        "seed": config.seed,
+        "lam": run.config.lam,
+        "seed": run.config.seed,
         "overrides": changed,
         "dir": run_dir.name,
         "files": files,
-        "seconds": metrics["seconds"],
+        "seconds": run.metrics["seconds"],
         "machine": f"{machine()}, {torch.get_num_threads()} threads",
         "date": datetime.date.today().isoformat(),
         "command": f"python -m sparselab train --preset {preset}{flags} --out {run_dir}",
