@@ -414,14 +414,18 @@ def psnr_at_sparsity(rows: list[dict], preset: str, zeros_percent: float) -> flo
 
 def pool_classify(outputs: list[dict]) -> dict:
     """Several :func:`sparselab.evaluate.classify` outputs (one per encoder seed) as one, each cell's
-    mean and std taken over every accuracy of every seed (encoder seeds and labelled draws)."""
+    mean and std taken over every accuracy of every seed (encoder seeds and labelled draws).
+
+    The ``"pixels"`` baseline does not depend on the encoder: every output holds the same
+    accuracies, so it is taken once (from the first) rather than counted once per seed."""
     if not outputs:
         raise ValueError("outputs must hold at least one classify() result")
     pooled: dict = {}
     for features, by_classifier in outputs[0].items():
+        sources = outputs[:1] if features == "pixels" else outputs
         for classifier, by_n in by_classifier.items():
             for n in by_n:
-                accs = [a for o in outputs for a in o[features][classifier][n]["accuracies"]]
+                accs = [a for o in sources for a in o[features][classifier][n]["accuracies"]]
                 mean, std = mean_std(accs)
                 cell = {"mean": mean, "std": std, "accuracies": accs}
                 pooled.setdefault(features, {}).setdefault(classifier, {})[n] = cell

@@ -89,7 +89,9 @@ def _check_resume(configs: list[TrainConfig], out: Path | None) -> None:
     """Raise ValueError unless ``out`` holds a sweep of these configs (epochs and device aside)."""
     if out is None or not (out / CHECKPOINT).is_file():
         raise ValueError(f"resume needs a sweep folder with {CHECKPOINT}; got out={out}")
-    saved = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)["configs"]
+    # mmap: only the configs are read, not the K models' weights and optimiser states
+    saved = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True, mmap=True)
+    saved = saved["configs"]
     if [(c.lam, c.seed) for c in configs] != [(c["lam"], c["seed"]) for c in saved]:
         lams_seeds = sorted({(c["lam"], c["seed"]) for c in saved})
         raise ValueError(f"resume: the sweep in {out} trains (lam, seed) = {lams_seeds}")

@@ -221,6 +221,19 @@ def test_pool_classify_takes_every_accuracy_of_every_seed():
         pool_classify([])
 
 
+def test_pool_classify_counts_the_pixel_baseline_once():
+    def output(codes):  # the pixel accuracies are the same for every encoder seed
+        return {
+            f: {"linear": {"1": {"accuracies": a}}}
+            for f, a in (("codes", codes), ("pixels", [0.3, 0.4]))
+        }
+
+    pooled = pool_classify([output([0.5, 0.6]), output([0.7, 0.8])])
+    assert pooled["pixels"]["linear"]["1"]["accuracies"] == [0.3, 0.4]
+    assert pooled["pixels"]["linear"]["1"]["std"] == pytest.approx(np.std([0.3, 0.4], ddof=1))
+    assert pooled["codes"]["linear"]["1"]["accuracies"] == [0.5, 0.6, 0.7, 0.8]
+
+
 def test_psnr_at_sparsity_reads_the_curve_between_its_points():
     rows = [
         {
