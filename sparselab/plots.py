@@ -358,7 +358,8 @@ def plot_sparsity_psnr(
                         ecolor=color, capsize=3, lw=1)  # fmt: skip
         if annotations and name in annotations:
             for (zx, py), text in zip(pts, annotations[name], strict=True):
-                ax.annotate(text, (zx, py), textcoords="offset points", xytext=(4, 4), fontsize=7)
+                ax.annotate(text, (zx, py), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                            color=color)  # fmt: skip
     ax.set_xlabel("code entries equal to zero (%)")
     ax.set_ylabel("PSNR (dB)")
     if title:
