@@ -19,7 +19,8 @@ from nbclient import NotebookClient
 def execute(path: Path, timeout: int = 1200) -> float:
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    # coalesce_streams: one stdout block per cell, however a busy machine chunks the prints
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", coalesce_streams=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()  # fmt: skip
     nbformat.write(nb, path)
     return time.perf_counter() - start
