@@ -122,6 +122,31 @@ def _write_json(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _update_manifest(path: Path, change, timeout: float = 60.0) -> None:
+    """Rewrite the list in ``path`` as ``change(list)``, holding ``path.lock`` (created
+    exclusively) from the read to the write: two grids sharing a results folder, each on its own
+    core, must not drop each other's entries."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f"{path.name}.lock")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{lock} has been held for {timeout:.0f} s: if no other grid is writing to "
+                    f"{path.parent}, a crashed one left it; delete it and run again"
+                ) from None
+            time.sleep(0.02)
+    try:
+        _write_json(change(json.loads(path.read_text()) if path.is_file() else []), path)
+    finally:
+        os.close(fd)
+        os.unlink(lock)
+
+
 _EVALUATIONS = ("denoise.json", "classify.json", "steps.json")  # written by _export
 
 
@@ -296,18 +321,19 @@ def reproduce(
 
 def _record(entry: dict, manifest_path: Path) -> None:
     """Add or update a run's entry in ``manifest.json``."""
-    # read just before writing: another grid may share this folder (say, NL models beside linear
-    # ones, each process on its own core)
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
-    index = {(m["preset"], m["lam"], m["seed"]): i for i, m in enumerate(manifest)}
-    key = (entry["preset"], entry["lam"], entry["seed"])
-    if key not in index:
-        manifest.append(entry)
-    elif any(manifest[index[key]][k] != entry[k] for k in ("overrides", "seconds")):
-        manifest[index[key]] = entry  # a run extended, or trained again (another runs folder)
-    else:  # the same run; an evaluation may have been added since
-        manifest[index[key]]["files"] = entry["files"]
-    _write_json(manifest, manifest_path)
+
+    def change(manifest: list[dict]) -> list[dict]:
+        index = {(m["preset"], m["lam"], m["seed"]): i for i, m in enumerate(manifest)}
+        key = (entry["preset"], entry["lam"], entry["seed"])
+        if key not in index:
+            manifest.append(entry)
+        elif any(manifest[index[key]][k] != entry[k] for k in ("overrides", "seconds")):
+            manifest[index[key]] = entry  # a run extended, or trained again (another runs folder)
+        else:  # the same run; an evaluation may have been added since
+            manifest[index[key]]["files"] = entry["files"]
+        return manifest
+
+    _update_manifest(manifest_path, change)
 
 
 def export_variant(
@@ -338,10 +364,9 @@ def export_variant(
         "date": datetime.date.today().isoformat(),
         "command": f"python -m sparselab train --preset {preset}{flags} --out {run_dir}",
     }
-    manifest_path = root / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
-    manifest = [m for m in manifest if m["name"] != entry["name"]] + [entry]
-    _write_json(manifest, manifest_path)
+    _update_manifest(
+        root / "manifest.json", lambda ms: [m for m in ms if m["name"] != entry["name"]] + [entry]
+    )
     return entry
 
 

@@ -297,3 +297,30 @@ def test_step_check_flags_a_step_too_long_for_the_dictionary(eta_times_lipschitz
     else:
         assert fixed["at_cap"] > 0.5 and max(fixed["steps"]) == config.max_iter
         assert half["energy"] < fixed["energy"]
+
+
+def test_grids_sharing_a_results_folder_keep_each_others_manifest_entries(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sparselab.reproduce import _record
+
+    path = tmp_path / "manifest.json"
+
+    def grid(preset):  # one grid's exports, racing the other's read-modify-write
+        for lam in range(150):
+            entry = {"preset": preset, "lam": lam, "seed": 0, "overrides": {}, "seconds": 1.0}
+            _record(dict(entry, files=["metrics.json"]), path)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(grid, ["a", "b"]))
+    keys = {(m["preset"], m["lam"]) for m in json.loads(path.read_text())}
+    assert keys == {(p, lam) for p in "ab" for lam in range(150)}
+    assert not (tmp_path / "manifest.json.lock").exists()
+
+
+def test_a_lock_left_by_a_crashed_grid_is_named_in_the_error(tmp_path):
+    from sparselab.reproduce import _update_manifest
+
+    (tmp_path / "manifest.json.lock").touch()
+    with pytest.raises(TimeoutError, match=r"manifest\.json\.lock.*delete it"):
+        _update_manifest(tmp_path / "manifest.json", lambda ms: ms, timeout=0.1)
