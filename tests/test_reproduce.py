@@ -1,5 +1,6 @@
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,8 @@ import torch
 
 from sparselab.reproduce import (
     LAM_GRIDS,
+    _record,
+    _update_manifest,
     export_variant,
     load_results,
     plan,
@@ -300,10 +303,6 @@ def test_step_check_flags_a_step_too_long_for_the_dictionary(eta_times_lipschitz
 
 
 def test_grids_sharing_a_results_folder_keep_each_others_manifest_entries(tmp_path):
-    from concurrent.futures import ThreadPoolExecutor
-
-    from sparselab.reproduce import _record
-
     path = tmp_path / "manifest.json"
 
     def grid(preset):  # one grid's exports, racing the other's read-modify-write
@@ -319,8 +318,6 @@ def test_grids_sharing_a_results_folder_keep_each_others_manifest_entries(tmp_pa
 
 
 def test_a_lock_left_by_a_crashed_grid_is_named_in_the_error(tmp_path):
-    from sparselab.reproduce import _update_manifest
-
     (tmp_path / "manifest.json.lock").touch()
     with pytest.raises(TimeoutError, match=r"manifest\.json\.lock.*delete it"):
         _update_manifest(tmp_path / "manifest.json", lambda ms: ms, timeout=0.1)
