@@ -52,6 +52,7 @@ __all__ = [
     "lcn",
     "load_patches",
     "read_image",
+    "rebuild_command",
     "save_patches",
 ]
 
@@ -409,18 +410,7 @@ def load_patches(split: str, *, path: str | Path, n: int | None = None) -> Patch
     """
     if split not in SPLITS:
         raise ValueError(f"split must be 'train', 'val' or 'test'; got {split!r}")
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(
-            f"patch file {path} does not exist: build it with `python -m sparselab patches "
-            f"--out {path}`"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            params = json.loads(str(f["params"]))
-            x, m, d = (f[f"{split}_{key}"] for key in ("x", "mean", "divisor"))
-    except (OSError, ValueError, KeyError) as err:
-        raise DataError(f"{path} is not a patch file of this version ({err})") from None
+    params, (x, m, d) = _read(path, [f"{split}_{key}" for key in ("x", "mean", "divisor")])
     if n is not None:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(x):
             raise ValueError(
@@ -433,6 +423,34 @@ def load_patches(split: str, *, path: str | Path, n: int | None = None) -> Patch
         torch.from_numpy(d * np.float32(std)),
         torch.from_numpy(m * np.float32(std) + np.float32(mean)),
     )
+
+
+def rebuild_command(path: str | Path) -> str:
+    """The ``python -m sparselab patches`` command that rebuilds the file at ``path`` from the
+    default images (its split sizes and seed, read from the file): what a results manifest
+    records next to the runs trained on it."""
+    params, sources = _read(path, [f"{split}_source" for split in SPLITS])
+    n_train, n_val, n_test = (len(s) for s in sources)
+    return (
+        f"python -m sparselab patches --out {path} --n-train {n_train} --n-val {n_val} "
+        f"--n-test {n_test} --seed {params['seed']}"
+    )
+
+
+def _read(path: str | Path, keys: list[str]) -> tuple[dict, list[np.ndarray]]:
+    """The params of the patch file at ``path`` and its arrays named ``keys``; DataError for a
+    missing file or one that is not a patch file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(
+            f"patch file {path} does not exist: build it with `python -m sparselab patches "
+            f"--out {path}`"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return json.loads(str(f["params"])), [f[key] for key in keys]
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(f"{path} is not a patch file of this version ({err})") from None
 
 
 def _sha256(path: Path) -> str:

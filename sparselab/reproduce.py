@@ -8,7 +8,9 @@ loads (chapter 10).
 
 Each (preset, lam, seed) trains into ``runs/reproduce/<data>/<preset>/lam<lam>/seed<seed>`` with
 :func:`sparselab.train.train`; a finished run is skipped and an interrupted one resumed, so the grid
-can be stopped and restarted at will. Artifacts go to ``book/results/<data>/``: per run the metrics,
+can be stopped and restarted at will. A run the results' manifest already records, trained as asked,
+is skipped too when its run folder is not here (another machine made it): adding seeds to a grid
+trains only the new ones. Artifacts go to ``book/results/<data>/``: per run the metrics,
 the history, denoising, FISTA's steps at the fixed step and at half of it (:func:`step_check`),
 classification (lam of the preset only) and the dictionary atoms (seed 0
 only, float16), plus ``manifest.json`` recording the command, machine, date and wall time.
@@ -34,6 +36,7 @@ import torch
 
 from .evaluate import classify, denoise
 from .metrics import mean_std
+from .patches import rebuild_command
 from .sweep import run_name, sweep
 from .train import (
     CHECKPOINT,
@@ -268,25 +271,35 @@ def reproduce(
     progress: bool = True,
     stacked: bool = False,
     allow_tf32: bool = False,
+    retrain: bool = False,
     command: str = "",
 ) -> list[dict]:
-    """Run the grid of :func:`plan` (skipping finished runs, resuming interrupted ones) and write
-    the artifacts and ``manifest.json``; returns the manifest's entries.
+    """Run the grid of :func:`plan` (skipping finished runs and, where no run folder is here, runs
+    the manifest records with their files; resuming interrupted ones) and write the artifacts and
+    ``manifest.json``; returns the manifest's entries.
 
     stacked: train the unfinished runs of each model (all its lam and seeds) in one batched pass
     (:mod:`sparselab.sweep`; the same numbers, several models per step: what fills a GPU);
-    otherwise one run after another, seed 0 of the whole grid first."""
+    otherwise one run after another, seed 0 of the whole grid first. retrain: train again (and
+    replace) the runs the manifest records without a run folder here."""
     overrides = dict(overrides or {})
     points = plan(data, models=models, lams=lams, seeds=seeds)
     configs = [make_config(p, lam=lam, seed=31 + s, **overrides) for p, lam, s in points]
     run_dirs = [Path(runs_dir) / data / p / f"lam{lam:g}" / f"seed{s}" for p, lam, s in points]
     results_dir = Path(results_dir) / data
     manifest_path = results_dir / "manifest.json"
+    todo = [
+        i
+        for i, (point, config) in enumerate(zip(points, configs, strict=True))
+        if retrain
+        or (run_dirs[i] / CONFIG).is_file()
+        or not _recorded(point, config, manifest_path)
+    ]
     if stacked:  # one group per model, in the order of the grid
-        presets = list(dict.fromkeys(p for p, _, _ in points))
-        groups = [[i for i, pt in enumerate(points) if pt[0] == p] for p in presets]
+        presets = list(dict.fromkeys(points[i][0] for i in todo))
+        groups = [[i for i in todo if points[i][0] == p] for p in presets]
     else:
-        groups = [[i] for i in range(len(points))]
+        groups = [[i] for i in todo]
     for group in groups:
         start = time.perf_counter()
         if stacked:
@@ -315,8 +328,24 @@ def reproduce(
                 "date": datetime.date.today().isoformat(),
                 "command": command,
             }
+            if data == "patches":  # how to rebuild the patch file the command names
+                entry["patch_set"] = rebuild_command(run.config.patches_file)
             _record(entry, manifest_path)
     return json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+
+
+def _recorded(point: tuple, config, manifest_path: Path) -> bool:
+    """Whether ``manifest_path`` records ``point`` (preset, lam, seed) trained as ``config`` says,
+    with all its files: a run from another machine, whose run folder is not here."""
+    if not manifest_path.is_file():
+        return False
+    preset, lam, seed = point
+    for e in json.loads(manifest_path.read_text()):
+        if (e["preset"], e["lam"], e["seed"]) == (preset, lam, seed):
+            return e["overrides"] == _overrides(config, preset) and all(
+                (manifest_path.parent / e["dir"] / name).is_file() for name in e["files"]
+            )
+    return False
 
 
 def _record(entry: dict, manifest_path: Path) -> None:
@@ -476,6 +505,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train each model's unfinished runs (all lam and seeds) in one batched pass (GPU)",
     )
     parser.add_argument("--allow-tf32", action="store_true", help="TF32 matmuls on CUDA")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train again the runs the manifest records that have no run folder here (made on "
+        "another machine) and replace their entries; by default they are skipped",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -504,6 +539,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         stacked=args.stacked,
         allow_tf32=args.allow_tf32,
+        retrain=args.retrain,
         command=command,
     )
     print(f"{len(manifest)} runs in {args.results / args.data / 'manifest.json'}")

@@ -1,5 +1,6 @@
 import io
 import json
+import shlex
 import shutil
 import tarfile
 
@@ -221,6 +222,25 @@ def test_cli_builds_and_reports_bad_input(image_tree, tmp_path, capsys):
         assert main(["patches", *argv, "--no-progress"]) == 2
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "imgs", "p.npz"]
+
+
+def test_rebuild_command_rebuilds_the_same_file(image_tree, tmp_path):
+    out = tmp_path / "p.npz"
+    args = ["--images", str(image_tree), "--no-progress"]
+    assert main(["patches", "--out", str(out), "--n-train", "30", "--n-val", "6", "--seed", "4",
+                 "--n-test", "5", *args]) == 0  # fmt: skip
+    command = patches.rebuild_command(out)
+    assert command.startswith("python -m sparselab patches ")
+    again = tmp_path / "again.npz"
+    argv = shlex.split(command)[3:]
+    argv[argv.index("--out") + 1] = str(again)
+    assert main([*argv, *args]) == 0  # argv: patches --out ... --seed 4
+    with np.load(out) as a, np.load(again) as b:
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    with pytest.raises(DataError, match="does not exist"):
+        patches.rebuild_command(tmp_path / "missing.npz")
 
 
 @pytest.fixture

@@ -74,12 +74,18 @@ def test_reproduce_writes_artifacts_and_skips_finished_runs(tmp_path):
     manifest_path.write_text(json.dumps([entry | {"files": ["metrics.json"]}]))
     (entry,) = reproduce("mnist", **kw)
     assert "steps.json" in entry["files"] and entry["overrides"]["epochs"] == 2
-    # the same run trained again elsewhere (say on a GPU) replaces the entry, provenance included
+    # elsewhere (no run folder), a run the manifest records is skipped: only new points train
     kw["runs_dir"], kw["command"] = tmp_path / "elsewhere", "again"
     kw["overrides"]["epochs"] = 2
-    (again,) = reproduce("mnist", **kw)
+    assert reproduce("mnist", **kw) == [entry]
+    assert not (tmp_path / "elsewhere").exists()
+    two = reproduce("mnist", **kw, seeds=2)  # adding a seed trains that seed only
+    assert [(e["seed"], e["command"]) for e in two] == [(0, entry["command"]), (1, "again")]
+    assert [p.name for p in (tmp_path / "elsewhere").glob("mnist/*/*/*")] == ["seed1"]
+    # unless asked: trained again (say on a GPU), it replaces the entry, provenance included
+    again = reproduce("mnist", **kw, retrain=True)[0]
     assert again["command"] == "again" and again["seconds"] != entry["seconds"]
-    (entry,) = load_results("mnist", tmp_path / "res")
+    entry, _ = load_results("mnist", tmp_path / "res")
     assert len(entry["history"]) == 2
     assert entry["atoms"].shape == (128, 784)
     assert set(entry["denoise"]) == {"0.5", "1.0", "1.5"}
@@ -151,6 +157,10 @@ def test_committed_artifacts_exist_parse_and_come_from_presets(data):
         else:
             assert e["preset"].startswith(data)
             assert e["command"].startswith("python -m sparselab reproduce")
+        if data == "patches":  # the file the run names, and how to rebuild it
+            assert e["patch_set"].startswith(
+                f"python -m sparselab patches --out {e['overrides']['patches_file']} "
+            )
         for name in e["files"]:
             path = RESULTS / data / e["dir"] / name
             assert path.is_file(), path
