@@ -172,11 +172,16 @@ def test_explorer_start_matters_only_with_the_hinge(dictionary_and_batch):
     z0 = torch.rand(y.shape[0], 64, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
 
     def dead(beta, start):
-        state = widgets.solve_for_explorer(dec, y, lam=0.05, beta=beta, T=0.5, z0=start)
+        state = widgets.solve_for_explorer(
+            dec, y, lam=0.05, beta=beta, T=0.5, z0=start, step_scale=0.5, max_iter=1000
+        )
+        assert state.n_iter_mean < 100  # converged: the counts are not a snapshot of oscillation
         return int((state.z.abs().sum(0) == 0).sum())
 
-    assert dead(0.0, None) == dead(0.0, z0)
-    assert dead(10.0, z0) < dead(10.0, None)
+    # beta = 1 and half the 1/Lip step: at beta = 10 on 32 samples the hinge's curvature outruns
+    # the step, FISTA oscillates and the counts vary from 10 to 37 with a 1 % change of step
+    assert dead(0.0, None) == dead(0.0, z0) > 0
+    assert dead(1.0, z0) < dead(1.0, None)
     state = widgets.solve_for_explorer(dec, y, lam=0.05, beta=10.0, z0=z0, max_iter=30)
     res = fista(dec, y, lam=0.05, beta=10.0, z0=z0, step=state.step, max_iter=30)
     torch.testing.assert_close(state.z, res.z)
