@@ -335,15 +335,22 @@ def reproduce(
 
 
 def _recorded(point: tuple, config, manifest_path: Path) -> bool:
-    """Whether ``manifest_path`` records ``point`` (preset, lam, seed) trained as ``config`` says,
-    with all its files: a run from another machine, whose run folder is not here."""
+    """Whether ``manifest_path`` records ``point`` (preset, lam, seed) trained as ``config`` says
+    for at least ``config.epochs`` epochs, with all its files: a run from another machine, whose run
+    folder is not here."""
     if not manifest_path.is_file():
         return False
     preset, lam, seed = point
+    asked = _overrides(config, preset)
+    asked.pop("epochs", None)
     for e in json.loads(manifest_path.read_text()):
         if (e["preset"], e["lam"], e["seed"]) == (preset, lam, seed):
-            return e["overrides"] == _overrides(config, preset) and all(
-                (manifest_path.parent / e["dir"] / name).is_file() for name in e["files"]
+            done = dict(e["overrides"])
+            epochs = done.pop("epochs", PRESETS[preset].epochs)
+            return (
+                done == asked
+                and epochs >= config.epochs
+                and all((manifest_path.parent / e["dir"] / n).is_file() for n in e["files"])
             )
     return False
 

@@ -78,7 +78,10 @@ def test_reproduce_writes_artifacts_and_skips_finished_runs(tmp_path):
     kw["runs_dir"], kw["command"] = tmp_path / "elsewhere", "again"
     kw["overrides"]["epochs"] = 2
     assert reproduce("mnist", **kw) == [entry]
+    kw["overrides"]["epochs"] = 1  # fewer epochs than recorded: the longer run stays
+    assert reproduce("mnist", **kw) == [entry]
     assert not (tmp_path / "elsewhere").exists()
+    kw["overrides"]["epochs"] = 2
     two = reproduce("mnist", **kw, seeds=2)  # adding a seed trains that seed only
     assert [(e["seed"], e["command"]) for e in two] == [(0, entry["command"]), (1, "again")]
     assert [p.name for p in (tmp_path / "elsewhere").glob("mnist/*/*/*")] == ["seed1"]
