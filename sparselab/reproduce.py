@@ -288,12 +288,13 @@ def reproduce(
     run_dirs = [Path(runs_dir) / data / p / f"lam{lam:g}" / f"seed{s}" for p, lam, s in points]
     results_dir = Path(results_dir) / data
     manifest_path = results_dir / "manifest.json"
+    entries = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
     todo = [
         i
         for i, (point, config) in enumerate(zip(points, configs, strict=True))
         if retrain
         or (run_dirs[i] / CONFIG).is_file()
-        or not _recorded(point, config, manifest_path)
+        or not _recorded(point, config, entries, results_dir)
     ]
     if stacked:  # one group per model, in the order of the grid
         presets = list(dict.fromkeys(points[i][0] for i in todo))
@@ -334,23 +335,21 @@ def reproduce(
     return json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
 
 
-def _recorded(point: tuple, config, manifest_path: Path) -> bool:
-    """Whether ``manifest_path`` records ``point`` (preset, lam, seed) trained as ``config`` says
-    for at least ``config.epochs`` epochs, with all its files: a run from another machine, whose run
-    folder is not here."""
-    if not manifest_path.is_file():
-        return False
+def _recorded(point: tuple, config, entries: list[dict], results_dir: Path) -> bool:
+    """Whether the manifest ``entries`` (of ``results_dir``) record ``point`` (preset, lam, seed)
+    trained as ``config`` says for at least ``config.epochs`` epochs, with all its files: a run
+    from another machine, whose run folder is not here."""
     preset, lam, seed = point
     asked = _overrides(config, preset)
     asked.pop("epochs", None)
-    for e in json.loads(manifest_path.read_text()):
+    for e in entries:
         if (e["preset"], e["lam"], e["seed"]) == (preset, lam, seed):
             done = dict(e["overrides"])
             epochs = done.pop("epochs", PRESETS[preset].epochs)
             return (
                 done == asked
                 and epochs >= config.epochs
-                and all((manifest_path.parent / e["dir"] / n).is_file() for n in e["files"])
+                and all((results_dir / e["dir"] / n).is_file() for n in e["files"])
             )
     return False
 
