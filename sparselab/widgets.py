@@ -56,7 +56,8 @@ class LambdaState:
 
     z: (B, L) codes; y_hat: (B, P) reconstructions D(z); zeros_percent: % of code entries equal to 0;
     psnr_db: mean PSNR of the reconstructions (MNIST pixels, peak 1); energy: final F(Z);
-    n_iter_mean: mean FISTA steps per sample; history: (n_steps,) F after each step; step: eta used.
+    n_iter_mean: mean FISTA steps per sample; converged_percent: % of samples that met the tolerance
+    within max_iter; history: (n_steps,) F after each step; step: eta used.
     """
 
     z: Tensor
@@ -65,6 +66,7 @@ class LambdaState:
     psnr_db: float
     energy: float
     n_iter_mean: float
+    converged_percent: float
     history: Tensor
     step: float
 
@@ -92,7 +94,9 @@ def solve_for_explorer(
     the decoder) and measure what the explorer shows. Arguments are validated by
     :func:`~sparselab.solvers.fista`. The hinge's gradient is zero for a component that is zero on
     the whole batch, so from z = 0 it cannot revive one that lam switched off; start from an
-    encoder's prediction (``z0=encoder(y)``) to see it push back."""
+    encoder's prediction (``z0=encoder(y)``) to see it push back. 1/Lip ignores the hinge, whose
+    curvature grows like 1/s_j as a component's spread s_j shrinks: with beta > 0 a smaller
+    ``step_scale`` may be needed to converge (see ``converged_percent``)."""
     _check_scale(step_scale)
     eta = step_scale / lipschitz_constant(decoder)
     res = fista(decoder, y, lam=lam, beta=beta, T=T, z0=z0, step=eta, max_iter=max_iter, tol=tol,
@@ -105,6 +109,7 @@ def solve_for_explorer(
         psnr_db=float(psnr(y_hat, y, MNIST_STD).mean()),
         energy=float(res.energy),
         n_iter_mean=float(res.n_iter.float().mean()),
+        converged_percent=100.0 * float(res.converged.float().mean()),
         history=res.history,
         step=eta,
     )
@@ -144,7 +149,11 @@ def plot_lambda_state(state: LambdaState, y: Tensor, *, n_show: int = 8):
     )
     ax_energy.set_xlabel("FISTA step $k$")
     ax_energy.set_ylabel("$F(Z_k)$ (energy)")
-    ax_energy.set_title(f"{state.n_iter_mean:.0f} steps per sample on average", fontsize=9)
+    ax_energy.set_title(
+        f"{state.n_iter_mean:.0f} steps per sample on average, "
+        f"{state.converged_percent:.0f}% converged",
+        fontsize=9,
+    )
     return fig
 
 
@@ -184,7 +193,7 @@ def lambda_explorer(
         beta=widgets.FloatSlider(value=beta, min=0.0, max=20.0, step=0.5, description="beta"),
         T=widgets.FloatSlider(value=T, min=0.0, max=2.0, step=0.05, description="T"),
         step_scale=widgets.FloatSlider(
-            value=step_scale, min=0.1, max=1.9, step=0.1, description="eta x Lip", style=style
+            value=step_scale, min=0.05, max=1.9, step=0.05, description="eta x Lip", style=style
         ),
         max_iter=widgets.IntSlider(
             value=max_iter, min=1, max=500, step=1, description="max steps", style=style

@@ -159,6 +159,8 @@ def test_solve_for_explorer_matches_fista_and_metrics(dictionary_and_batch):
     assert int(res.n_iter.max()) > 1
     assert len(state.history) >= int(res.n_iter.max())  # the batch stops at a multiple of 8
     assert state.energy == pytest.approx(float(state.history[-1]))
+    assert state.converged_percent == pytest.approx(100 * float(res.converged.double().mean()))
+    assert widgets.solve_for_explorer(dec, y, lam=0.01, max_iter=2).converged_percent < 100
     with pytest.raises(ValueError, match="step_scale"):
         widgets.solve_for_explorer(dec, y, lam=0.01, step_scale=0)
     with pytest.raises(ValueError, match="lam"):
@@ -175,7 +177,7 @@ def test_explorer_start_matters_only_with_the_hinge(dictionary_and_batch):
         state = widgets.solve_for_explorer(
             dec, y, lam=0.05, beta=beta, T=0.5, z0=start, step_scale=0.5, max_iter=1000
         )
-        assert state.n_iter_mean < 100  # converged: the counts are not a snapshot of oscillation
+        assert state.converged_percent == 100  # the counts are not a snapshot of oscillation
         return int((state.z.abs().sum(0) == 0).sum())
 
     # beta = 1 and half the 1/Lip step: at beta = 10 on 32 samples the hinge's curvature outruns
@@ -198,6 +200,7 @@ def test_plot_lambda_state(dictionary_and_batch):
     state = widgets.solve_for_explorer(dec, y, lam=0.01, max_iter=20)
     fig = widgets.plot_lambda_state(state, y, n_show=4)
     assert len(_images(fig)) == 8 and len(fig.axes) == 10
+    assert f"{state.converged_percent:.0f}% converged" in fig.axes[-1].get_title()
     with pytest.raises(ValueError, match="n_show"):
         widgets.plot_lambda_state(state, y, n_show=100)
 
