@@ -189,6 +189,22 @@ def test_explorer_start_matters_only_with_the_hinge(dictionary_and_batch):
     torch.testing.assert_close(state.z, res.z)
 
 
+def test_the_hinge_needs_a_smaller_step_than_1_over_lip(dictionary_and_batch):
+    """1/Lip bounds the reconstruction's curvature only; the hinge's grows like 1/s_j, so at
+    beta = 10 FISTA oscillates at 1/Lip and converges at a tenth of it, to a far lower energy."""
+    dec, y = dictionary_and_batch
+    z0 = torch.rand(y.shape[0], 64, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+    full, tenth = (
+        widgets.solve_for_explorer(
+            dec, y, lam=0.05, beta=10.0, T=0.5, z0=z0, step_scale=s, max_iter=1000
+        )
+        for s in (1.0, 0.1)
+    )
+    assert full.converged_percent < 90 and tenth.converged_percent == 100
+    assert tenth.energy < 0.5 * full.energy
+    assert float(full.history[-100:].std()) > 100 * float(tenth.history[-100:].std())
+
+
 def test_larger_lambda_gives_sparser_codes(dictionary_and_batch):
     dec, y = dictionary_and_batch
     zeros = [widgets.solve_for_explorer(dec, y, lam=lam).zeros_percent for lam in (1e-3, 1e-1)]
