@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from .atoms import component_images
 from .evaluate import classify, denoise
 from .metrics import mean_std
 from .patches import rebuild_command
@@ -237,7 +238,7 @@ def _export(run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bo
     for name, obj in files.items():
         _write_json(obj, art_dir / name)
     if with_atoms:
-        atoms = _component_images(run.decoder)
+        atoms = component_images(run.decoder)[0]  # (L, P): D(e_j) - D(0)
         torch.save(atoms.half().clone(), art_dir / "atoms.pt")
     return sorted(files) + (["atoms.pt"] if with_atoms else []), run
 
@@ -250,13 +251,6 @@ def _overrides(config, preset: str) -> dict:
         for f in dataclasses.fields(config)
         if getattr(config, f.name) != getattr(base, f.name)
     }
-
-
-@torch.no_grad()
-def _component_images(decoder) -> torch.Tensor:
-    """(L, P): D(e_j) - D(0) for each unit code e_j (the columns, for a linear dictionary)."""
-    eye = torch.eye(decoder.code_dim)
-    return decoder(eye) - decoder(torch.zeros(1, decoder.code_dim))
 
 
 def reproduce(
