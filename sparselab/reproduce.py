@@ -11,8 +11,8 @@ Each (preset, lam, seed) trains into ``runs/reproduce/<data>/<preset>/lam<lam>/s
 can be stopped and restarted at will. A run the results' manifest already records, trained as asked,
 is skipped too when its run folder is not here (another machine made it): adding seeds to a grid
 trains only the new ones. Artifacts go to ``book/results/<data>/``: per run the metrics,
-the history, denoising, FISTA's steps at the fixed step and at half of it (:func:`step_check`),
-classification (lam of the preset only) and the dictionary atoms (seed 0
+the history, denoising, FISTA's steps at the fixed step and at half of it (:func:`step_check`:
+the kept model's, and the last epoch's where training went on past it), classification (lam of the preset only) and the dictionary atoms (seed 0
 only, float16), plus ``manifest.json`` recording the command, machine, date and wall time.
 """
 
@@ -47,6 +47,7 @@ from .train import (
     HISTORY,
     METRICS,
     PRESETS,
+    build_models,
     infer,
     load_run,
     load_split,
@@ -151,7 +152,7 @@ def _update_manifest(path: Path, change, timeout: float = 60.0) -> None:
         os.unlink(lock)
 
 
-_EVALUATIONS = ("denoise.json", "classify.json", "steps.json")  # written by _export
+_EVALUATIONS = ("denoise.json", "classify.json", "steps.json", "steps_last.json")  # by _export
 
 
 def _done(config, run_dir: Path) -> bool:
@@ -222,9 +223,18 @@ def _export(run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bo
     if not (run_dir / "denoise.json").is_file():
         res = denoise(run.decoder, run.encoder, x_test, scale, NOISE_LEVELS, seed=0)
         _write_json({str(k): v for k, v in res.items()}, run_dir / "denoise.json")
+    y = x_test[: run.config.batch_size]
     if not (run_dir / "steps.json").is_file():
-        y = x_test[: run.config.batch_size]
         _write_json(step_check(run.config, run.decoder, run.encoder, y), run_dir / "steps.json")
+    # the kept model is the best epoch's; a decoder outgrows the fixed step later, so where
+    # training went on past it, check the last epoch's models too (from the checkpoint)
+    later = run.metrics["best_epoch"] < run.metrics["epochs"]
+    if later and (run_dir / CHECKPOINT).is_file() and not (run_dir / "steps_last.json").is_file():
+        last = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+        decoder, encoder = build_models(run.config)
+        decoder.load_state_dict(last["decoder"])
+        encoder.load_state_dict(last["encoder"])
+        _write_json(step_check(run.config, decoder, encoder, y), run_dir / "steps_last.json")
     if with_classify and not (run_dir / "classify.json").is_file():
         from .data import load_mnist
 

@@ -315,6 +315,34 @@ def test_step_check_flags_a_step_too_long_for_the_dictionary(eta_times_lipschitz
         assert half["energy"] < fixed["energy"]
 
 
+def test_export_checks_the_step_of_the_last_epoch_where_an_earlier_model_was_kept(tmp_path):
+    """steps.json checks the kept (best) model; where training went on past it, steps_last.json
+    checks the last epoch's models from the checkpoint, where a grown decoder shows up. The last
+    decoder is scaled to eta * Lip = 1.9 (past 1 / Lip, where FISTA oscillates), the kept one is not."""
+    config = make_config("mnist-vdl", beta=0.0, epochs=2, n_train=500, n_val=250, n_test=250)
+    run = tmp_path / "vdl-beta0"
+    train(config, run, progress=False)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    decoder, _ = build_models(config)
+    decoder.load_state_dict(ckpt["decoder"])
+    reg = 2 * config.gamma / config.code_dim
+    with torch.no_grad():
+        rec = lipschitz_constant(decoder, gamma=config.gamma) - reg
+        decoder.weight.mul_(math.sqrt((1.9 / config.eta - reg) / rec))
+    torch.save(dict(ckpt, decoder=decoder.state_dict()), run / "checkpoint.pt")
+    export_variant(run, "mnist-vdl", tmp_path / "res")
+    assert not (run / "steps_last.json").exists()  # the kept model is the last epoch's
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps(dict(metrics, best_epoch=1)))
+    entry = export_variant(run, "mnist-vdl", tmp_path / "res")
+    assert "steps_last.json" in entry["files"]
+    (loaded,) = load_results("variants", tmp_path / "res")
+    assert loaded["steps"]["0.5"]["at_cap"] == 0
+    assert (
+        loaded["steps_last"]["0.5"]["at_cap"] > 0.5 and loaded["steps_last"]["0.25"]["at_cap"] == 0
+    )
+
+
 def test_grids_sharing_a_results_folder_keep_each_others_manifest_entries(tmp_path):
     path = tmp_path / "manifest.json"
 
