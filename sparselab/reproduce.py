@@ -12,8 +12,9 @@ can be stopped and restarted at will. A run the results' manifest already record
 is skipped too when its run folder is not here (another machine made it): adding seeds to a grid
 trains only the new ones. Artifacts go to ``book/results/<data>/``: per run the metrics,
 the history, denoising, FISTA's steps at the fixed step and at half of it (:func:`step_check`:
-the kept model's, and the last epoch's where training went on past it), classification (lam of the preset only) and the dictionary atoms (seed 0
-only, float16), plus ``manifest.json`` recording the command, machine, date and wall time.
+the kept model's, and the last epoch's where training went on past it), classification (lam of
+the preset only) and the dictionary atoms (seed 0 only, float16), plus ``manifest.json``
+recording the command, machine, date and wall time.
 """
 
 from __future__ import annotations

@@ -289,6 +289,15 @@ def test_psnr_at_sparsity_reads_the_curve_between_its_points():
         psnr_at_sparsity(rows, "mnist-sdl-nl", 70.0)
 
 
+def _scale_decoder(decoder, config, eta_times_lipschitz):
+    """Scale a linear decoder's weight so that the fixed step times FISTA's Lipschitz constant is
+    ``eta_times_lipschitz``."""
+    reg = 2 * config.gamma / config.code_dim  # the encoder term's share of the constant
+    with torch.no_grad():
+        rec = lipschitz_constant(decoder, gamma=config.gamma) - reg
+        decoder.weight.mul_(math.sqrt((eta_times_lipschitz / config.eta - reg) / rec))
+
+
 @pytest.mark.parametrize("eta_times_lipschitz", [0.9, 1.5])
 def test_step_check_flags_a_step_too_long_for_the_dictionary(eta_times_lipschitz):
     """The Lipschitz constant (checked against an SVD in test_solvers) sets the longest step that
@@ -296,10 +305,7 @@ def test_step_check_flags_a_step_too_long_for_the_dictionary(eta_times_lipschitz
     to the cap at eta, while eta / 2 (0.75 / Lip) converges to a lower energy."""
     config = make_config("mnist-vdl", beta=0.0, code_dim=32, seed=1)
     decoder, encoder = build_models(config)
-    reg = 2 * config.gamma / config.code_dim  # the encoder term's share of the constant
-    with torch.no_grad():
-        rec = lipschitz_constant(decoder, gamma=config.gamma) - reg
-        decoder.weight.mul_(math.sqrt((eta_times_lipschitz / config.eta - reg) / rec))
+    _scale_decoder(decoder, config, eta_times_lipschitz)
     assert lipschitz_constant(decoder, gamma=config.gamma) * config.eta == pytest.approx(
         eta_times_lipschitz, rel=1e-4
     )
@@ -318,17 +324,14 @@ def test_step_check_flags_a_step_too_long_for_the_dictionary(eta_times_lipschitz
 def test_export_checks_the_step_of_the_last_epoch_where_an_earlier_model_was_kept(tmp_path):
     """steps.json checks the kept (best) model; where training went on past it, steps_last.json
     checks the last epoch's models from the checkpoint, where a grown decoder shows up. The last
-    decoder is scaled to eta * Lip = 1.9 (past 1 / Lip, where FISTA oscillates), the kept one is not."""
+    decoder is scaled to eta * Lip = 1.9 (past 1 / Lip: FISTA oscillates), the kept one is not."""
     config = make_config("mnist-vdl", beta=0.0, epochs=2, n_train=500, n_val=250, n_test=250)
     run = tmp_path / "vdl-beta0"
     train(config, run, progress=False)
     ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
     decoder, _ = build_models(config)
     decoder.load_state_dict(ckpt["decoder"])
-    reg = 2 * config.gamma / config.code_dim
-    with torch.no_grad():
-        rec = lipschitz_constant(decoder, gamma=config.gamma) - reg
-        decoder.weight.mul_(math.sqrt((1.9 / config.eta - reg) / rec))
+    _scale_decoder(decoder, config, 1.9)
     torch.save(dict(ckpt, decoder=decoder.state_dict()), run / "checkpoint.pt")
     export_variant(run, "mnist-vdl", tmp_path / "res")
     assert not (run / "steps_last.json").exists()  # the kept model is the last epoch's
