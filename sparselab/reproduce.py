@@ -29,6 +29,7 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -62,6 +63,7 @@ __all__ = [
     "reproduce",
     "load_results",
     "summarize",
+    "compute",
     "sparsity_curve",
     "psnr_at_sparsity",
     "pool_classify",
@@ -452,6 +454,28 @@ def summarize(entries: list[dict]) -> list[dict]:
                 noisy = mean_std([e["denoise"][sigma]["noisy_psnr"] for e in es])[0]
                 row["denoise"][sigma] = {"noisy_psnr": noisy, "psnr": mean, "psnr_std": std}
         rows.append(row)
+    return rows
+
+
+def compute(entries: list[dict]) -> list[dict]:
+    """One row per preset: the training time its runs took, from their histories. ``runs``,
+    ``epochs`` (all runs together), ``hours`` (their sum), ``epoch_seconds`` (the median epoch),
+    ``slowest_epoch_seconds`` and ``longest_run``: ``{"lam", "seed", "epochs", "hours"}``."""
+    groups: dict[str, list[dict]] = {}
+    for e in entries:
+        groups.setdefault(e["preset"], []).append(e)
+    rows = []
+    for preset, es in sorted(groups.items()):
+        epochs = [row["seconds"] for e in es for row in e["history"]]
+        hours = {id(e): sum(row["seconds"] for row in e["history"]) / 3600 for e in es}
+        longest = max(es, key=lambda e: hours[id(e)])
+        rows.append({
+            "preset": preset, "runs": len(es), "epochs": len(epochs),
+            "hours": sum(hours.values()), "epoch_seconds": statistics.median(epochs),
+            "slowest_epoch_seconds": max(epochs),
+            "longest_run": {"lam": longest["lam"], "seed": longest["seed"],
+                            "epochs": len(longest["history"]), "hours": hours[id(longest)]},
+        })  # fmt: skip
     return rows
 
 

@@ -11,6 +11,7 @@ from sparselab.reproduce import (
     LAM_GRIDS,
     _record,
     _update_manifest,
+    compute,
     export_variant,
     load_results,
     plan,
@@ -199,6 +200,27 @@ def test_summarize_averages_seeds_and_keeps_run_lengths_apart():
     assert long["denoise"]["1.0"]["psnr"] == pytest.approx(16.0)
     assert long["denoise"]["1.0"]["psnr_std"] == pytest.approx(1.0)
     assert "denoise" not in short and short["test_psnr_std"] == 0.0
+
+
+def test_compute_sums_each_presets_training_time_and_names_its_longest_run():
+    def timed(preset, lam, seed, seconds):  # one history row per epoch
+        return {"preset": preset, "lam": lam, "seed": seed,
+                "history": [{"seconds": s} for s in seconds]}  # fmt: skip
+
+    entries = [
+        timed("mnist-vdl", 0.02, 0, [1.0, 2.0, 3.0]),
+        timed("mnist-vdl", 0.02, 1, [4.0, 5.0, 6.0]),
+        timed("mnist-vdl-nl", 0.01, 0, [10.0, 10.0, 3600.0 * 2]),
+        timed("mnist-vdl-nl", 0.005, 0, [20.0]),
+    ]
+    nl, vdl = sorted(compute(entries), key=lambda r: r["preset"], reverse=True)
+    assert (vdl["preset"], vdl["runs"], vdl["epochs"]) == ("mnist-vdl", 2, 6)
+    assert vdl["hours"] == pytest.approx(21.0 / 3600)
+    assert vdl["epoch_seconds"] == pytest.approx(3.5)  # the median of 1..6
+    assert vdl["longest_run"]["seed"] == 1 and vdl["slowest_epoch_seconds"] == 6.0
+    assert (nl["runs"], nl["epochs"], nl["epoch_seconds"]) == (2, 4, 15.0)
+    assert nl["longest_run"] == {"lam": 0.01, "seed": 0, "epochs": 3,
+                                 "hours": pytest.approx(2 + 20 / 3600)}  # fmt: skip
 
 
 def test_reproduce_keeps_entries_another_grid_wrote_meanwhile(tmp_path, monkeypatch):
