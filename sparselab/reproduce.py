@@ -467,14 +467,14 @@ def compute(entries: list[dict]) -> list[dict]:
     rows = []
     for preset, es in sorted(groups.items()):
         epochs = [row["seconds"] for e in es for row in e["history"]]
-        hours = {id(e): sum(row["seconds"] for row in e["history"]) / 3600 for e in es}
-        longest = max(es, key=lambda e: hours[id(e)])
+        hours = [sum(row["seconds"] for row in e["history"]) / 3600 for e in es]
+        longest, longest_hours = max(zip(es, hours, strict=True), key=lambda pair: pair[1])
         rows.append({
             "preset": preset, "runs": len(es), "epochs": len(epochs),
-            "hours": sum(hours.values()), "epoch_seconds": statistics.median(epochs),
+            "hours": sum(hours), "epoch_seconds": statistics.median(epochs),
             "slowest_epoch_seconds": max(epochs),
             "longest_run": {"lam": longest["lam"], "seed": longest["seed"],
-                            "epochs": len(longest["history"]), "hours": hours[id(longest)]},
+                            "epochs": len(longest["history"]), "hours": longest_hours},
         })  # fmt: skip
     return rows
 
