@@ -15,6 +15,7 @@ import torch
 
 import sparselab as sl
 from benchmarks.naive import naive_fista
+from sparselab.train import resolve_device
 
 # name -> (decoder factory, L); B = 250, P = 784 everywhere (Method §1)
 CONFIGS = {
@@ -82,7 +83,10 @@ def main():
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--json")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     y = sl.load_mnist("train", n=250).x.to(device)
     rows = [bench(name, en, device, args.steps, y) for name in CONFIGS for en in ENERGIES]
     for r in rows:

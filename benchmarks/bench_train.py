@@ -129,7 +129,10 @@ def main() -> int:
     parser.add_argument("--sweep-batches", type=int, default=20)
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    try:
+        device = tr.resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     x = tr.load_split(tr.make_config("mnist-vdl"), "train")[0].to(device)
     rows = []
     for preset in PRESETS:

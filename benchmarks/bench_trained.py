@@ -21,8 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from benchmarks.bench_train import _sync, write_rows
 from sparselab import solvers
 from sparselab import train as tr
@@ -80,7 +78,10 @@ def main() -> int:
     parser.add_argument("--stack", type=int, default=1, help="also time K stacked copies")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    try:
+        device = tr.resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     rows = []
     for run_dir in args.run:
         if not (run_dir / tr.CHECKPOINT).is_file():

@@ -54,6 +54,7 @@ from .train import (
     load_run,
     load_split,
     make_config,
+    resolve_device,
     train,
 )
 
@@ -560,6 +561,7 @@ def run(args: argparse.Namespace) -> int:
         for preset, lam, seed in points:  # every config is checked before anything runs
             make_config(preset, lam=lam, seed=31 + seed, **overrides)
         load_split(make_config(points[0][0], **overrides), "train")
+        resolve_device(args.device)
     except (ValueError, OSError, RuntimeError) as err:
         raise UsageError(str(err)) from None
     command = "python -m sparselab " + " ".join(sys.argv[1:])

@@ -43,7 +43,6 @@ from .train import (
     _changed,
     _checkpoint,
     _decoder_lr,
-    _device,
     _final_metrics,
     _history_csv,
     _load_splits,
@@ -57,6 +56,7 @@ from .train import (
     build_models,
     load_split,
     make_config,
+    resolve_device,
 )
 
 __all__ = ["sweep", "sweep_configs", "build_stacked", "run_name"]
@@ -129,7 +129,7 @@ def sweep(
     c0, out = configs[0], Path(out) if out is not None else None
     if resume:
         _check_resume(configs, out)
-    device = _device(c0)
+    device = resolve_device(c0.device)
     x_train, x_val, scale_val, x_test, scale_test = _load_splits(c0, device)
     decoder, encoder = (m.to(device) for m in build_stacked(configs))
     opt_d, opt_e = _optimizers(c0, decoder, encoder)
@@ -235,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         lams = args.lam or [make_config(args.preset).lam]
         configs = sweep_configs(args.preset, lams, range(args.seeds), **overrides)
         load_split(configs[0], "train")  # a missing data file is a usage error too
+        resolve_device(configs[0].device)
         if args.resume:
             _check_resume(configs, args.out)
     except (ValueError, OSError, RuntimeError) as err:  # DataError is a RuntimeError

@@ -187,7 +187,7 @@ def _validate(config: TrainConfig) -> None:
             "patches_file must name a file written by `python -m sparselab patches` for data='patches'"
         )
     if config.device != "auto" and config.device.split(":")[0] not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda'; got {config.device!r}")
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {config.device!r}")
 
 
 def make_config(preset: str | TrainConfig = "mnist-vdl", **overrides) -> TrainConfig:
@@ -211,10 +211,26 @@ def make_config(preset: str | TrainConfig = "mnist-vdl", **overrides) -> TrainCo
     return config
 
 
-def _device(config: TrainConfig) -> torch.device:
-    if config.device == "auto":
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as a torch.device;
+    a ValueError naming ``device`` when it asks for a GPU this machine does not have."""
+    if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(config.device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}"
+        ) from None
+    n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if dev.type == "cuda" and n_gpus == 0:
+        raise ValueError(
+            f"device={device!r}, but torch {torch.__version__} sees no CUDA GPU here; "
+            "use device='auto' or 'cpu'"
+        )
+    if dev.type == "cuda" and (dev.index or 0) >= n_gpus:
+        raise ValueError(f"device={device!r}, but this machine has {n_gpus} CUDA GPU(s)")
+    return dev
 
 
 def load_split(config: TrainConfig, split: str) -> tuple[Tensor, float | Tensor]:
@@ -545,7 +561,7 @@ def train(
         changed = _changed(config, json.loads((out / CONFIG).read_text()))
         if changed:
             raise ValueError(f"resume: config differs from the run in {out} in {changed}")
-    device = _device(config)
+    device = resolve_device(config.device)
     # data errors surface before anything is written
     x_train, x_val, scale_val, x_test, scale_test = _load_splits(config, device)
 
@@ -705,6 +721,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"{out} is not empty: choose another --out, or pass --resume")
             config = make_config(args.preset or "mnist-vdl", **overrides)
             load_split(config, "train")  # a missing data file is a usage error too
+        resolve_device(config.device)
     except ValueError as err:
         raise UsageError(str(err)) from None
     except (OSError, RuntimeError) as err:  # DataError is a RuntimeError

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from sparselab.cli import main
 from sparselab.train import TrainConfig
@@ -81,6 +82,8 @@ def test_every_config_field_is_an_option(tmp_path):
         (["train", "--resume", "--out", "{tmp}/run"], "checkpoint"),
         (["evaluate", "denoise", "--run", "{tmp}/run"], "missing"),
         (["evaluate", "classify", "--run", "{tmp}", "--per-class", "0"], "per-class"),
+        (["train", "--device", "cuda:64", "--out", "{tmp}/run"], "cuda:64"),
+        (["sweep", "--preset", "mnist-sdl", "--device", "cuda:64", "--out", "{tmp}/s"], "cuda:64"),
     ],
 )
 def test_bad_arguments_give_one_line_exit_2_and_write_nothing(tmp_path, capsys, argv, message):
@@ -89,6 +92,16 @@ def test_bad_arguments_give_one_line_exit_2_and_write_nothing(tmp_path, capsys, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "error" in err[0] and message in err[0]
     assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="asks for CUDA where there is none")
+def test_reproduce_asking_for_a_missing_gpu_is_one_line_exit_2(tmp_path, capsys):
+    argv = ["reproduce", "mnist", "--models", "sdl", "--device", "cuda", "--epochs", "1"]
+    argv += ["--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "device='cuda'" in err[0] and "no CUDA GPU" in err[0]
+    assert not any(tmp_path.iterdir())
 
 
 def test_train_refuses_a_folder_holding_a_run(run_dir, capsys):

@@ -19,6 +19,7 @@ from sparselab.train import (
     load_run,
     load_split,
     make_config,
+    resolve_device,
     train,
 )
 
@@ -76,6 +77,18 @@ def test_presets_hold_the_papers_values(name):
 def test_make_config_rejects_bad_values_naming_the_field(overrides, field):
     with pytest.raises(ValueError, match=field):
         make_config("mnist-vdl", **overrides)
+
+
+def test_resolve_device_names_the_device_a_machine_lacks():
+    # no machine has 64 GPUs: this fails on CPU-only torch and on a GPU machine alike
+    with pytest.raises(ValueError, match="device='cuda:64'"):
+        resolve_device("cuda:64")
+    with pytest.raises(ValueError, match="device must be"):
+        resolve_device("cuda:x")
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device='cuda:64'"):
+        train(make_config("mnist-sdl", epochs=1, **(SMALL | dict(device="cuda:64"))))
 
 
 def test_make_config_rejects_unknown_preset():
