@@ -179,22 +179,27 @@ def write_markdown(rows: list[dict]) -> None:
             "run | device | rows compacted | ms/batch | speed-up | FISTA steps per batch / per sample | batches timed | machine | date",
         )
         off = {(r["run"], r["device"], r["machine"]): r["ms_per_batch"] for r in trained
-               if not r["compact"]}  # fmt: skip
+               if r["rows_compacted"] == "no"}  # fmt: skip
         for r in trained:
             base = off.get((r["run"], r["device"], r["machine"]))
-            speedup = f"{base / r['ms_per_batch']:.1f}x" if base and r["compact"] else ""
+            on = r["rows_compacted"] != "no"
+            times = f", fastest of {r['repeats']}" if "repeats" in r else ""
+            speedup = f"{base / r['ms_per_batch']:.1f}x" if base and on else ""
             lines.append(
                 f"| {r['preset_like']}, {r['run']} | {r['device']} "
-                f"| {'yes' if r['compact'] else 'no'} | {r['ms_per_batch']:.0f} | {speedup} "
+                f"| {r['rows_compacted']} | {r['ms_per_batch']:.0f} | {speedup} "
                 f"| {r['fista_steps_per_batch']:.0f} / {r['fista_steps_per_sample']:.1f} "
-                f"| {r['batches_measured']} | {r['machine']} | {r['date']} |"
+                f"| {r['batches_measured']}{times} | {r['machine']} | {r['date']} |"
             )
         lines += [
             "",
-            "The next epoch's first batches, from a run folder's checkpoint, timed twice from the same",
-            "state: FISTA computing the decoder's gradient only for the rows still iterating once",
-            "fewer than half are (sparselab's default), and on every row. A batch runs until its",
-            "slowest sample converges, so late in training a few stragglers set its cost. Rows with",
+            "The next epoch's first batches, from a run folder's checkpoint, timed from the same state",
+            "(the fastest of the timings the row names, the settings taking turns), FISTA computing",
+            "the decoder's gradient on every row (no), only for the rows still iterating once fewer",
+            "than half are (below half: sparselab's default on a GPU, and on the CPU until",
+            "2026-11-30), or once any row has converged (any converged: the CPU's default since).",
+            "The codes are the same in all three. A batch runs until its slowest",
+            "sample converges, so late in training a few stragglers set its cost. Rows with",
             "K copies stacked train the model K times in one batched pass (`reproduce --stacked`,",
             "fresh Adam states): on the CPU that costs about K single batches. It is meant for a GPU,",
             "which one small model leaves mostly idle (not measured yet: no GPU rows).",

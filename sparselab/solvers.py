@@ -41,8 +41,10 @@ __all__ = ["InferenceResult", "fista", "ista", "soft_threshold", "lipschitz_cons
 _CHECK_EVERY = 8  # how often the loop asks a GPU whether every sample has converged
 # A multi-layer decoder costs real arithmetic per sample and step, while most samples converge long
 # before the slowest of their batch: once fewer than this fraction are still iterating, the step is
-# computed for those rows only (the others keep their codes either way).
-_COMPACT_BELOW = 0.5
+# computed for those rows only (the others keep their codes either way). A CPU's products cost in
+# proportion to their rows and gathering rows is cheap, so it drops every converged row; a GPU's
+# small products cost much the same for fewer rows (BENCHMARKS.md, "row compaction").
+_COMPACT_BELOW = {"cpu": 1.0, "cuda": 0.5}
 
 
 @dataclass
@@ -255,6 +257,7 @@ def _solve(
     # per-row steps pay off for costly decoders; on a CPU asking which rows are left is free
     compact = tol > 0 and isinstance(decoder, (MLPDecoder, StackedMLPDecoder))
     check_every = 1 if compact and y.device.type == "cpu" else _CHECK_EVERY
+    compact_below = _COMPACT_BELOW.get(y.device.type, 0.5)
     x = (z_target if z0 is None else z0).detach().clone()
     with torch.no_grad():
         x_prev, v, t = x, x, 1.0
@@ -286,7 +289,7 @@ def _solve(
                 n_active = int(still.sum(-1).max())  # the most rows left in one model
                 if n_active == 0:
                     break
-                if compact and n_active < _COMPACT_BELOW * still.shape[-1]:
+                if compact and n_active < compact_below * still.shape[-1]:
                     # the rows still iterating first (in order), then converged ones to give every
                     # model n_active rows; what those compute is dropped (a converged code stays)
                     order = torch.argsort((~still).to(torch.uint8), dim=-1, stable=True)

@@ -13,6 +13,7 @@ from sparselab import (
     ista,
     lipschitz_constant,
     soft_threshold,
+    solvers,
 )
 
 
@@ -106,9 +107,11 @@ def test_fista_matches_independent_naive_fista(kind, mnist_batch):
     assert all(p.grad is None for p in D.parameters())
 
 
-def test_mlp_fista_with_early_stopping_matches_naive_fista(mnist_batch):
+@pytest.mark.parametrize("compact_below", [1.0, 0.5])  # the CPU's and the GPU's thresholds
+def test_mlp_fista_with_early_stopping_matches_naive_fista(compact_below, mnist_batch, monkeypatch):
     """With tol > 0 the MLP decoder's steps shrink to the rows still iterating (the hinge still
     sees every code): the codes must be those of a plain full-batch loop."""
+    monkeypatch.setattr(solvers, "_COMPACT_BELOW", {"cpu": compact_below})
     g = torch.Generator().manual_seed(12)
     D = MLPDecoder(128, 256, 784, generator=g).double()
     y = mnist_batch[:100]
