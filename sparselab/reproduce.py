@@ -65,6 +65,7 @@ __all__ = [
     "load_results",
     "summarize",
     "compute",
+    "STALL_STEPS",
     "sparsity_curve",
     "psnr_at_sparsity",
     "pool_classify",
@@ -85,6 +86,8 @@ LAM_GRIDS = {
     "patches-vdl-nl": [0.005, 0.01, 0.02],
 }
 MODELS = ("sdl", "sdl-nl", "vdl", "vdl-nl")
+# an epoch whose batches averaged this many FISTA steps or more: some codes no longer converge
+STALL_STEPS = 100
 NOISE_LEVELS = [0.5, 1.0, 1.5]
 PER_CLASS = [1, 5, 10, 50, 100]
 
@@ -461,19 +464,25 @@ def summarize(entries: list[dict]) -> list[dict]:
 def compute(entries: list[dict]) -> list[dict]:
     """One row per preset: the training time its runs took, from their histories. ``runs``,
     ``epochs`` (all runs together), ``hours`` (their sum), ``epoch_seconds`` (the median epoch),
-    ``slowest_epoch_seconds`` and ``longest_run``: ``{"lam", "seed", "epochs", "hours"}``."""
+    ``stalled_epochs`` (those whose batches averaged ``STALL_STEPS`` FISTA steps or more) and their
+    median ``stalled_epoch_seconds`` (None without any), and ``longest_run``: ``{"lam", "seed",
+    "epochs", "hours"}``. Medians, not maxima: an epoch's wall time also holds whatever else its
+    machine did meanwhile (a run paused for a benchmark, say)."""
     groups: dict[str, list[dict]] = {}
     for e in entries:
         groups.setdefault(e["preset"], []).append(e)
     rows = []
     for preset, es in sorted(groups.items()):
         epochs = [row["seconds"] for e in es for row in e["history"]]
+        stalled = [row["seconds"] for e in es for row in e["history"]
+                   if row["fista_iter"] >= STALL_STEPS]  # fmt: skip
         hours = [sum(row["seconds"] for row in e["history"]) / 3600 for e in es]
         longest, longest_hours = max(zip(es, hours, strict=True), key=lambda pair: pair[1])
         rows.append({
             "preset": preset, "runs": len(es), "epochs": len(epochs),
             "hours": sum(hours), "epoch_seconds": statistics.median(epochs),
-            "slowest_epoch_seconds": max(epochs),
+            "stalled_epochs": len(stalled),
+            "stalled_epoch_seconds": statistics.median(stalled) if stalled else None,
             "longest_run": {"lam": longest["lam"], "seed": longest["seed"],
                             "epochs": len(longest["history"]), "hours": longest_hours},
         })  # fmt: skip

@@ -203,24 +203,28 @@ def test_summarize_averages_seeds_and_keeps_run_lengths_apart():
 
 
 def test_compute_sums_each_presets_training_time_and_names_its_longest_run():
-    def timed(preset, lam, seed, seconds):  # one history row per epoch
-        return {"preset": preset, "lam": lam, "seed": seed,
-                "history": [{"seconds": s} for s in seconds]}  # fmt: skip
+    def timed(preset, lam, seed, seconds, steps=None):  # one history row per epoch
+        steps = steps or [10.0] * len(seconds)  # FISTA steps per batch
+        rows = [{"seconds": s, "fista_iter": k} for s, k in zip(seconds, steps, strict=True)]
+        return {"preset": preset, "lam": lam, "seed": seed, "history": rows}
 
     entries = [
         timed("mnist-vdl", 0.02, 0, [1.0, 2.0, 3.0]),
         timed("mnist-vdl", 0.02, 1, [4.0, 5.0, 6.0]),
-        timed("mnist-vdl-nl", 0.01, 0, [10.0, 10.0, 3600.0 * 2]),
-        timed("mnist-vdl-nl", 0.005, 0, [20.0]),
+        timed("mnist-vdl-nl", 0.01, 0, [10.0, 50.0, 3600.0 * 2], [3.0, 150.0, 200.0]),
+        timed("mnist-vdl-nl", 0.005, 0, [20.0], [99.0]),
     ]
     nl, vdl = sorted(compute(entries), key=lambda r: r["preset"], reverse=True)
     assert (vdl["preset"], vdl["runs"], vdl["epochs"]) == ("mnist-vdl", 2, 6)
     assert vdl["hours"] == pytest.approx(21.0 / 3600)
     assert vdl["epoch_seconds"] == pytest.approx(3.5)  # the median of 1..6
-    assert vdl["longest_run"]["seed"] == 1 and vdl["slowest_epoch_seconds"] == 6.0
-    assert (nl["runs"], nl["epochs"], nl["epoch_seconds"]) == (2, 4, 15.0)
+    assert vdl["longest_run"]["seed"] == 1
+    assert (vdl["stalled_epochs"], vdl["stalled_epoch_seconds"]) == (0, None)
+    assert (nl["runs"], nl["epochs"], nl["epoch_seconds"]) == (2, 4, 35.0)
+    # the two epochs at 100 steps a batch or more: the median of 50 s and 2 h
+    assert (nl["stalled_epochs"], nl["stalled_epoch_seconds"]) == (2, 25.0 + 3600.0)
     assert nl["longest_run"] == {"lam": 0.01, "seed": 0, "epochs": 3,
-                                 "hours": pytest.approx(2 + 20 / 3600)}  # fmt: skip
+                                 "hours": pytest.approx(2 + 60 / 3600)}  # fmt: skip
 
 
 def test_reproduce_keeps_entries_another_grid_wrote_meanwhile(tmp_path, monkeypatch):
