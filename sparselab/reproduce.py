@@ -422,7 +422,8 @@ def load_results(data: str, results_dir: str | Path = "book/results") -> list[di
     tensor, where present)."""
     root = Path(results_dir) / data
     if not (root / "manifest.json").is_file():
-        raise FileNotFoundError(f"no results in {root}: run `python -m sparselab reproduce {data}`")
+        hint = f": run `python -m sparselab reproduce {data}`" if data in ("mnist", "patches") else ""
+        raise FileNotFoundError(f"no results in {root} (no manifest.json){hint}")
     entries = []
     for entry in json.loads((root / "manifest.json").read_text()):
         entry = dict(entry)

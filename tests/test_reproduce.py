@@ -391,3 +391,10 @@ def test_a_lock_left_by_a_crashed_grid_is_named_in_the_error(tmp_path):
     (tmp_path / "manifest.json.lock").touch()
     with pytest.raises(TimeoutError, match=r"manifest\.json\.lock.*delete it"):
         _update_manifest(tmp_path / "manifest.json", lambda ms: ms, timeout=0.1)
+
+
+def test_load_results_from_a_folder_without_a_manifest_says_what_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m sparselab reproduce patches"):
+        load_results("patches", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"no manifest.json\)$"):  # no command makes these
+        load_results("variants", tmp_path)
