@@ -422,7 +422,9 @@ def load_results(data: str, results_dir: str | Path = "book/results") -> list[di
     tensor, where present)."""
     root = Path(results_dir) / data
     if not (root / "manifest.json").is_file():
-        hint = f": run `python -m sparselab reproduce {data}`" if data in ("mnist", "patches") else ""
+        hint = (
+            f": run `python -m sparselab reproduce {data}`" if data in ("mnist", "patches") else ""
+        )
         raise FileNotFoundError(f"no results in {root} (no manifest.json){hint}")
     entries = []
     for entry in json.loads((root / "manifest.json").read_text()):
