@@ -207,14 +207,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``python -m sparselab evaluate denoise|classify --run DIR ...``."""
     sub = parser.add_subparsers(dest="task", required=True, metavar="task")
     den = sub.add_parser("denoise", help="PSNR of reconstructions of noisy test images")
-    den.add_argument("--noise", type=float, nargs="+", default=[0.5, 1.0, 1.5], help="noise stds")
+    den.add_argument(
+        "--noise", type=float, nargs="+", default=[0.5, 1.0, 1.5], help="noise stds (normalised)"
+    )
     cls = sub.add_parser("classify", help="low-data classification on MNIST")
-    cls.add_argument("--per-class", type=int, nargs="+", default=[1, 5, 10, 50, 100])
-    cls.add_argument("--classifier", nargs="+", default=["linear", "lista"])
+    cls.add_argument(
+        "--per-class", type=int, nargs="+", default=[1, 5, 10, 50, 100], help="labels per class"
+    )
+    cls.add_argument("--classifier", nargs="+", default=["linear", "lista"], help="linear lista")
     cls.add_argument("--epochs", type=int, default=300, help="full-batch Adam steps")
-    for p in (den, cls):
+    seeds = {den: "the noise's seed (the first given)", cls: "draws of the labelled set"}
+    for p, seeds_help in seeds.items():
         p.add_argument("--run", type=Path, required=True, help="a folder written by train")
-        p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+        p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help=seeds_help)
         p.add_argument("--n-test", type=int, default=None, help="first n test images (default all)")
 
 

@@ -536,17 +536,32 @@ def pool_classify(outputs: list[dict]) -> dict:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m sparselab reproduce``."""
-    parser.add_argument("data", choices=["mnist", "patches"])
+    parser.add_argument("data", choices=["mnist", "patches"], help="which of the paper's grids")
     parser.add_argument("--models", nargs="+", default=list(MODELS), help="sdl sdl-nl vdl vdl-nl")
     parser.add_argument("--lams", type=float, nargs="+", help="lam values (default: LAM_GRIDS)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per point (paper: 5)")
     parser.add_argument("--epochs", type=int, help="default: the preset's (200 MNIST, 100 patches)")
     parser.add_argument("--n-train", type=int, help="first n training samples (default all)")
     parser.add_argument("--patches-file", help="patch set from `python -m sparselab patches`")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--runs", type=Path, default=Path("runs/reproduce"))
-    parser.add_argument("--results", type=Path, default=Path("book/results"))
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: CUDA where there is one",
+    )
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("runs/reproduce"),
+        help="run folders with checkpoints, to resume or extend (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("book/results"),
+        help="where the artifacts and manifest.json go (default: %(default)s)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--stacked",
         action="store_true",

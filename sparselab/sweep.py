@@ -202,8 +202,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1 (default 1)")
     parser.add_argument("--lam", type=float, nargs="+", help="lam values (default: the preset's)")
     parser.add_argument("--out", type=Path, required=True, help="folder of the run folders")
-    for name in ("epochs", "n_train", "n_val", "n_test"):
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=int)
+    parser.add_argument("--epochs", type=int, help="default: the preset's")
+    for split in ("train", "val", "test"):
+        parser.add_argument(f"--n-{split}", type=int, help=f"first n {split} samples (default all)")
     parser.add_argument("--device", help="auto, cpu or cuda (default: the preset's)")
     parser.add_argument(
         "--allow-tf32", action="store_true", help="TF32 matmuls on CUDA (off: full fp32)"
