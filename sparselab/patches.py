@@ -39,6 +39,7 @@ from torch import Tensor
 
 from .data import DataError, cache_dir, data_dir
 from .progress import progress as progress_bar
+from .train import resolve_device
 
 __all__ = [
     "PATCH_MEAN",
@@ -324,7 +325,7 @@ def build_patches(
         raise ValueError("n_train, n_val and n_test are all 0: ask for some patches")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(str(device) if device else "auto")
     root = Path(images_dir).expanduser()
     files = find_images(root)
     split_seq, *crop_seqs = np.random.SeedSequence(seed).spawn(1 + len(SPLITS))
@@ -546,9 +547,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0; got {getattr(args, name)}")
     if args.device is not None:
         try:
-            torch.empty(0, device=args.device)
-        except (RuntimeError, AssertionError) as err:
-            raise UsageError(f"--device {args.device!r} is not usable here ({err})") from None
+            resolve_device(args.device)
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     start = time.perf_counter()
     try:
         images = args.images if args.images is not None else bsds500_images_dir()

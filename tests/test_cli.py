@@ -84,6 +84,7 @@ def test_every_config_field_is_an_option(tmp_path):
         (["evaluate", "classify", "--run", "{tmp}", "--per-class", "0"], "per-class"),
         (["train", "--device", "cuda:64", "--out", "{tmp}/run"], "cuda:64"),
         (["sweep", "--preset", "mnist-sdl", "--device", "cuda:64", "--out", "{tmp}/s"], "cuda:64"),
+        (["patches", "--device", "cuda:64", "--out", "{tmp}/p.npz"], "cuda:64"),
     ],
 )
 def test_bad_arguments_give_one_line_exit_2_and_write_nothing(tmp_path, capsys, argv, message):
