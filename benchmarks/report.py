@@ -3,6 +3,7 @@
     python -m benchmarks.report            # CPU rows; CUDA rows too when a GPU is present
     python -m benchmarks.report --merge gpu.json   # add rows measured on another machine
     python -m benchmarks.report --threads 1        # torch/OpenMP threads of the benchmarks
+    python -m benchmarks.report --devices cuda     # GPU rows alone (tools/device_run.sh)
     python -m benchmarks.report --only trained --trained-runs RUN ...  # bench_trained alone
 
 Each run records the machine (CPU model, cores, GPU), torch version, threads, load average, date and
@@ -97,8 +98,8 @@ def targets(rows: list[dict]) -> list[str]:
         "variance hinge's gradient, about a dozen element-wise operations on (250, 128) tensors that",
         "cost 3-5 us each in dispatch, not arithmetic; the SDL energy (no hinge) reaches 18x.",
         "torch.compile of the step was measured at 0.082 against 0.093 ms (eager): not worth its",
-        "compile time. GPU rows are missing until a GPU session runs `python -m benchmarks.report`",
-        "and its results are merged (`--merge`).",
+        "compile time. GPU rows are missing until a session with a GPU makes the one call that",
+        "`tools/device_run.sh` prepares (CUDA tests, these benchmarks, training) and merges its rows.",
         "",
     ]
     return out
@@ -223,6 +224,8 @@ def main() -> int:
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of the benchmarks")
     parser.add_argument("--only", choices=("fista", "train", "trained"), help="one benchmark")
+    parser.add_argument("--devices", nargs="+", choices=("cpu", "cuda"),
+                        help="default: cpu, and cuda where there is a GPU")  # fmt: skip
     parser.add_argument("--trained-runs", nargs="+", default=[], metavar="RUN",
                         help="run folders (with checkpoint.pt) for bench_trained")  # fmt: skip
     parser.add_argument("--trained-stack", default="1", metavar="K",
@@ -230,7 +233,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the benchmark processes
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.devices or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     new = []
     if args.merge:
