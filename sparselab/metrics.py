@@ -18,12 +18,18 @@ __all__ = ["psnr", "zero_fraction", "dead_components", "mean_std"]
 def psnr(x_hat: Tensor, x: Tensor, pixel_scale: float | Tensor = 1.0) -> Tensor:
     """PSNR in dB of each image, peak 1: ``10 log10(1 / mse)``. x_hat, x: (N, P) in input space;
     pixel_scale: scalar or (N, P), the factor from input space to pixels. Returns (N,)."""
+    if x_hat.ndim != 2 or x_hat.shape != x.shape:
+        raise ValueError(
+            f"x_hat and x must both be (N, P); got {tuple(x_hat.shape)} and {tuple(x.shape)}"
+        )
     mse = ((x_hat - x) * pixel_scale).pow(2).mean(dim=1)
     return 10 * torch.log10(1.0 / mse.clamp_min(1e-20))
 
 
 def zero_fraction(z: Tensor) -> float:
     """Fraction of code entries that are exactly 0 (the paper's "% zeros" is 100 times this)."""
+    if z.numel() == 0:
+        raise ValueError(f"z has no entries; got shape {tuple(z.shape)}")
     return (z == 0).float().mean().item()
 
 

@@ -7,6 +7,7 @@ torch's global random state.
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +20,31 @@ def _uniform_(param: Tensor, fan_in: int, generator: torch.Generator | None) -> 
     bound = 1.0 / math.sqrt(fan_in)
     with torch.no_grad():
         param.copy_(torch.rand(param.shape, generator=generator) * 2 * bound - bound)
+
+
+def _check_sizes(**sizes) -> None:
+    """Constructor sizes: positive integers, named in the error."""
+    for name, size in sizes.items():
+        try:
+            ok = operator.index(size) > 0
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{name} must be a positive integer; got {size!r}")
+
+
+def _check_input(name: str, x: Tensor, size: int, weight: Tensor) -> None:
+    """A module's input: (..., size), with the dtype and device of the module's weights."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(x).__name__}")
+    if x.ndim == 0 or x.shape[-1] != size:
+        hint = f": flatten it first, {name}.flatten(1)" if math.prod(x.shape[1:]) == size else ""
+        raise ValueError(f"{name} must be (B, {size}); got {tuple(x.shape)}{hint}")
+    if x.dtype != weight.dtype or x.device != weight.device:
+        raise ValueError(
+            f"{name} is {x.dtype} on {x.device} but the module's weights are {weight.dtype} on "
+            f"{weight.device}: convert one, e.g. {name}.to(weight) or module.to({name})"
+        )
 
 
 @torch.no_grad()
@@ -36,11 +62,13 @@ class LinearDictionary(nn.Module):
 
     def __init__(self, code_dim: int, input_dim: int, *, generator: torch.Generator | None = None):
         super().__init__()
+        _check_sizes(code_dim=code_dim, input_dim=input_dim)
         self.code_dim, self.input_dim = int(code_dim), int(input_dim)
         self.weight = nn.Parameter(torch.randn(input_dim, code_dim, generator=generator))
         normalize_columns_(self.weight)
 
     def forward(self, z: Tensor) -> Tensor:
+        _check_input("z", z, self.code_dim, self.weight)
         return z @ self.weight.T
 
     def normalize_columns_(self) -> None:
@@ -67,6 +95,7 @@ class MLPDecoder(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
+        _check_sizes(code_dim=code_dim, hidden_dim=hidden_dim, input_dim=input_dim)
         self.code_dim, self.hidden_dim, self.input_dim = (
             int(code_dim),
             int(hidden_dim),
@@ -79,6 +108,7 @@ class MLPDecoder(nn.Module):
         _uniform_(self.fc2.weight, hidden_dim, generator)
 
     def forward(self, z: Tensor) -> Tensor:
+        _check_input("z", z, self.code_dim, self.fc1.weight)
         return self.fc2(torch.relu(self.fc1(z)))
 
     def normalize_columns_(self) -> None:
@@ -107,6 +137,7 @@ class LISTAEncoder(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
+        _check_sizes(input_dim=input_dim, code_dim=code_dim)
         if n_iter < 0:
             raise ValueError(f"n_iter must be >= 0; got {n_iter}")
         self.input_dim, self.code_dim, self.n_iter = int(input_dim), int(code_dim), int(n_iter)
@@ -117,6 +148,7 @@ class LISTAEncoder(nn.Module):
         _uniform_(self.S.weight, code_dim, generator)
 
     def forward(self, y: Tensor) -> Tensor:
+        _check_input("y", y, self.input_dim, self.W.weight)
         b = self.W(y)
         z = torch.relu(b)
         for _ in range(self.n_iter):
@@ -145,10 +177,12 @@ class Autoencoder(nn.Module):
 
     def __init__(self, input_dim: int, code_dim: int, *, generator: torch.Generator | None = None):
         super().__init__()
+        _check_sizes(input_dim=input_dim, code_dim=code_dim)
         self.encoder = nn.Sequential(nn.Linear(input_dim, code_dim), nn.ReLU())
         _uniform_(self.encoder[0].weight, input_dim, generator)
         _uniform_(self.encoder[0].bias, input_dim, generator)
         self.decoder = LinearDictionary(code_dim, input_dim, generator=generator)
 
     def forward(self, y: Tensor) -> Tensor:
+        _check_input("y", y, self.decoder.input_dim, self.decoder.weight)
         return self.decoder(self.encoder(y))

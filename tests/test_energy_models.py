@@ -98,3 +98,43 @@ def test_seeded_initialisation_is_reproducible():
     b = MLPDecoder(8, 16, 12, generator=torch.Generator().manual_seed(7))
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: LinearDictionary(0, 30), "code_dim"),
+        (lambda: LinearDictionary(16, -1), "input_dim"),
+        (lambda: LinearDictionary(16.5, 30), "code_dim"),
+        (lambda: MLPDecoder(16, 0, 30), "hidden_dim"),
+        (lambda: LISTAEncoder(30, None), "code_dim"),
+        (lambda: Autoencoder(0, 50), "input_dim"),
+    ],
+)
+def test_constructors_name_a_size_that_is_not_a_positive_integer(make, name):
+    with pytest.raises(ValueError, match=f"^{name} must be a positive integer"):
+        make()
+
+
+MODULES = {
+    "linear": (lambda: LinearDictionary(16, 784), "z", 16),
+    "mlp": (lambda: MLPDecoder(16, 40, 784), "z", 16),
+    "lista": (lambda: LISTAEncoder(784, 16), "y", 784),
+    "autoencoder": (lambda: Autoencoder(784, 50), "y", 784),
+}
+
+
+@pytest.mark.parametrize("kind", MODULES)
+def test_forward_names_a_wrong_input_instead_of_failing_inside_torch(kind):
+    make, name, size = MODULES[kind]
+    module = make()
+    with pytest.raises(ValueError, match=rf"^{name} must be \(B, {size}\); got \(2, 10\)$"):
+        module(torch.zeros(2, 10))
+    if size == 784:  # unflattened images: the message says how to fix them
+        with pytest.raises(ValueError, match=rf"flatten it first, {name}.flatten\(1\)"):
+            module(torch.zeros(2, 1, 28, 28))
+    with pytest.raises(ValueError, match=rf"^{name} is torch.float64 on cpu but .* torch.float32"):
+        module(torch.zeros(2, size, dtype=torch.float64))
+    with pytest.raises(TypeError, match=f"^{name} must be a torch.Tensor; got ndarray"):
+        module(torch.zeros(2, size).numpy())
+    assert module(torch.zeros(3, size)).shape[0] == 3  # the right input still goes through
