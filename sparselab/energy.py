@@ -30,6 +30,10 @@ __all__ = [
 
 def reconstruction(y: Tensor, y_hat: Tensor) -> Tensor:
     """``sum_i (1/P) ||y_i - y_hat_i||^2``. y, y_hat: (B, P). Returns a scalar."""
+    if y.shape != y_hat.shape:
+        raise ValueError(
+            f"y must be {tuple(y_hat.shape)}, the decoder's output; got {tuple(y.shape)}"
+        )
     return (y - y_hat).pow(2).sum() / y.shape[-1]
 
 
@@ -38,8 +42,16 @@ def l1(z: Tensor, lam: float) -> Tensor:
     return lam * z.abs().sum()
 
 
+def _check_batch(z: Tensor) -> None:
+    if z.ndim < 2 or z.shape[-2] < 2:
+        raise ValueError(
+            f"z must be (B, L) with B >= 2 (a std over the batch); got {tuple(z.shape)}"
+        )
+
+
 def code_std(z: Tensor) -> Tensor:
     """Unbiased std of each code component over the batch. z: (..., B, L) -> (..., L)."""
+    _check_batch(z)
     centred = z - z.mean(dim=-2, keepdim=True)
     return (centred * centred).sum(dim=-2).div(z.shape[-2] - 1).sqrt()  # torch.std is slower here
 
@@ -56,6 +68,7 @@ def variance_hinge_grad(z: Tensor, beta: float, T: float) -> Tensor:
     ``dF/dz_ij = -2 beta relu(T - s_j) (z_ij - mean_j) / ((B - 1) s_j)``, zero where ``s_j = 0``
     (autograd would give NaN there: the std is not differentiable at 0).
     """
+    _check_batch(z)
     B = z.shape[-2]
     centred = z - z.mean(dim=-2, keepdim=True)
     s = (

@@ -138,3 +138,21 @@ def test_forward_names_a_wrong_input_instead_of_failing_inside_torch(kind):
     with pytest.raises(TypeError, match=f"^{name} must be a torch.Tensor; got ndarray"):
         module(torch.zeros(2, size).numpy())
     assert module(torch.zeros(3, size)).shape[0] == 3  # the right input still goes through
+
+
+def test_energies_name_a_bad_input():
+    D = LinearDictionary(5, 4)
+    with pytest.raises(
+        ValueError, match=r"^y must be \(3, 4\), the decoder's output; got \(3, 6\)"
+    ):
+        energy(torch.ones(3, 6), torch.zeros(3, 5), D, lam=0.1)  # would fail inside torch
+    with pytest.raises(ValueError, match=r"^y must be \(3, 4\), .*; got \(1, 4\)"):
+        reconstruction(torch.ones(1, 4), torch.zeros(3, 4))  # would broadcast silently
+    # a std over a batch of one is 0/0: ZeroDivisionError or NaN without the check
+    for f in (
+        code_std,
+        lambda z: variance_hinge(z, 1.0, 0.5),
+        lambda z: variance_hinge_grad(z, 1.0, 0.5),
+    ):
+        with pytest.raises(ValueError, match=r"B >= 2 \(a std over the batch\); got \(1, 5\)"):
+            f(torch.rand(1, 5))
