@@ -27,6 +27,20 @@ def _check_x(x: Tensor, name: str = "x") -> None:
         raise ValueError(f"{name} must be a floating (N, P) tensor; got {getattr(x, 'shape', x)}")
 
 
+def _check_labels(name: str, labels: Tensor, n: int, n_classes: int = 10) -> None:
+    """labels: (n,) integers in [0, n_classes), one per input row."""
+    if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.is_floating_point():
+        raise ValueError(
+            f"{name} must be an integer (N,) tensor; got {getattr(labels, 'shape', labels)}"
+        )
+    if len(labels) != n:
+        raise ValueError(f"{name} holds {len(labels)} labels for {n} inputs")
+    if n and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"{name} must lie in [0, {n_classes}); got {labels.min()} to {labels.max()}"
+        )
+
+
 @torch.no_grad()
 def encode_decode(
     decoder: nn.Module, encoder: nn.Module, x: Tensor, batch_size: int = 1000
@@ -107,6 +121,8 @@ def train_classifier(
     """
     if classifier not in ("linear", "lista"):
         raise ValueError(f"classifier must be 'linear' or 'lista'; got {classifier!r}")
+    _check_x(features, "features")
+    _check_labels("labels", labels, len(features), n_classes)
     generator = torch.Generator().manual_seed(seed)
     d = features.shape[1]
     head = nn.Linear(hidden_dim if classifier == "lista" else d, n_classes)
@@ -163,8 +179,9 @@ def classify(
     x_train, x_test: (N, P) inputs; y_train, y_test: (N,) int labels. Returns
     ``{"codes"|"pixels": {classifier: {N: {"mean", "std", "accuracies"}}}}``.
     """
-    for name, t in (("x_train", x_train), ("x_test", x_test)):
+    for name, t, labels in (("x_train", x_train, y_train), ("x_test", x_test, y_test)):
         _check_x(t, name)
+        _check_labels(f"y{name[1:]}", labels, len(t))
     if not per_class or any(not isinstance(n, int) or n < 1 for n in per_class):
         raise ValueError(f"per_class must be a non-empty list of integers >= 1; got {per_class!r}")
     if not seeds:

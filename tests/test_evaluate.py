@@ -110,3 +110,19 @@ def test_classify_on_pixels_beats_chance_by_far():
         assert len(r["accuracies"]) == 2
         assert r["mean"] == pytest.approx(np.mean(r["accuracies"]))
         assert r["std"] == pytest.approx(np.std(r["accuracies"], ddof=1))
+
+
+def test_classify_refuses_labels_that_do_not_match_their_inputs():
+    encoder = LISTAEncoder(30, 4, generator=torch.Generator().manual_seed(0))
+    x, labels = torch.randn(100, 30), torch.arange(10).repeat(10)
+    args = dict(per_class=[1], seeds=[0], classifiers=["linear"], epochs=1)
+    # 90 labels for 100 inputs used to pair the wrong rows silently
+    with pytest.raises(ValueError, match="^y_train holds 90 labels for 100 inputs"):
+        classify(encoder, x, labels[:90], x, labels, **args)
+    with pytest.raises(ValueError, match=r"^y_test must lie in \[0, 10\); got -1 to 8"):
+        classify(encoder, x, labels, x, labels - 1, **args)
+    with pytest.raises(ValueError, match="^y_test must be an integer"):
+        classify(encoder, x, labels, x, labels.float(), **args)
+    with pytest.raises(ValueError, match="^labels holds 99 labels for 100 inputs"):
+        train_classifier(x, labels[:99])
+    assert set(classify(encoder, x, labels, x, labels, **args)) == {"codes", "pixels"}
