@@ -36,6 +36,7 @@ device)
     run=${2:?RUN}
     [ "${3:-}" = "--" ] || { echo "expected -- before the reproduce arguments" >&2; exit 2; }
     shift 3
+    [ -f "$run/checkpoint.pt" ] || { echo "no $run/checkpoint.pt: name it in carry" >&2; exit 2; }
     deadline=$((SECONDS + seconds - 45)) # the last 45 s pack what comes back
     : "${OUT:?OUT: the folder whose files come back}"
     device=${SPARSELAB_DEVICE:-cuda} # cpu: a dry run of this script on a machine without a GPU
