@@ -1,8 +1,10 @@
 """``python -m sparselab train`` and ``evaluate``: outputs, and clean errors on bad arguments."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -121,3 +123,15 @@ def test_python_dash_m_exit_status(tmp_path):
     )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_device_run_script_checks_its_arguments_before_spending_device_time(tmp_path):
+    script = str(Path(__file__).resolve().parents[1] / "tools" / "device_run.sh")
+    env = {"PATH": os.environ["PATH"], "OUT": str(tmp_path)}
+    usage = subprocess.run(["bash", script], capture_output=True, text=True, env=env)
+    assert usage.returncode == 2 and "prepare RUN" in usage.stderr
+    # a run folder that did not travel: it would train from scratch
+    argv = ["bash", script, "device", "60", str(tmp_path / "run"), "--", "mnist"]
+    missing = subprocess.run(argv, capture_output=True, text=True, env=env)
+    assert missing.returncode == 2 and "checkpoint.pt: name it in carry" in missing.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing written
