@@ -379,6 +379,13 @@ def plot_classification(results: Mapping[str, Mapping], *, title: str | None = N
     """
     if not results:
         raise ValueError("results must hold at least one classify() output")
+    for name, r in results.items():
+        if not isinstance(r, Mapping) or not r or not set(r) <= {"codes", "pixels"}:
+            got = sorted(r) if isinstance(r, Mapping) else type(r).__name__
+            raise ValueError(
+                f"results[{name!r}] must be a classify() output, keyed 'codes' and 'pixels'; "
+                f"got {got}"
+            )
     classifiers = sorted({c for r in results.values() for feats in r.values() for c in feats})
     fig, axes = plt.subplots(
         1, len(classifiers), figsize=(5 * len(classifiers), 3.6), squeeze=False

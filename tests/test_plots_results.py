@@ -25,6 +25,13 @@ def test_plot_classification_draws_one_panel_per_classifier_and_one_pixel_baseli
 def test_plot_classification_rejects_empty_input():
     with pytest.raises(ValueError, match="results"):
         plot_classification({})
+    # the inner dict of one classify() output instead of the output: was a TypeError in the loop
+    with pytest.raises(
+        ValueError, match=r"^results\['VDL'\] must be a classify\(\) output.*got \['x'\]"
+    ):
+        plot_classification({"VDL": {"x": 1}})
+    with pytest.raises(ValueError, match=r"^results\['SDL'\] .*got list"):
+        plot_classification({"SDL": [0.9]})
 
 
 def test_plot_steps_draws_the_share_of_samples_still_iterating():
