@@ -67,6 +67,7 @@ __all__ = [
     "compute",
     "STALL_STEPS",
     "sparsity_curve",
+    "curve_at",
     "psnr_at_sparsity",
     "pool_classify",
     "machine",
@@ -504,14 +505,18 @@ def sparsity_curve(rows: list[dict], preset: str) -> list[tuple[float, float]]:
     return sorted((r["zeros_percent"], r["test_psnr"]) for r in longest.values())
 
 
-def psnr_at_sparsity(rows: list[dict], preset: str, zeros_percent: float) -> float:
-    """The PSNR of :func:`sparsity_curve` at ``zeros_percent``, linear between its two nearest
-    points; NaN outside the curve's range."""
-    curve = sparsity_curve(rows, preset)
+def curve_at(curve: list[tuple[float, float]], zeros_percent: float) -> float:
+    """The PSNR of a curve of (zeros_percent, psnr) points, sorted by sparsity, at
+    ``zeros_percent``: linear between its two nearest points, NaN outside its range."""
     for (z0, p0), (z1, p1) in itertools.pairwise(curve):
         if z0 <= zeros_percent <= z1:
             return p0 if z1 == z0 else p0 + (p1 - p0) * (zeros_percent - z0) / (z1 - z0)
-    return curve[0][1] if zeros_percent == curve[0][0] else math.nan
+    return curve[0][1] if curve and zeros_percent == curve[0][0] else math.nan
+
+
+def psnr_at_sparsity(rows: list[dict], preset: str, zeros_percent: float) -> float:
+    """The PSNR of :func:`sparsity_curve` at ``zeros_percent`` (:func:`curve_at`)."""
+    return curve_at(sparsity_curve(rows, preset), zeros_percent)
 
 
 def pool_classify(outputs: list[dict]) -> dict:

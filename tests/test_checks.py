@@ -7,6 +7,7 @@ loops), as a student would write them; the wrong ones are the mistakes the check
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -95,6 +96,17 @@ def component_image(decoder, j, a):
         return (decoder(z) - decoder(torch.zeros_like(z)))[0]
 
 
+def psnr_at(curve, z):
+    """Linear interpolation by numpy, NaN outside the curve (numpy would hold its end values)."""
+    zs, ps = zip(*curve, strict=True)
+    return float(np.interp(z, zs, ps, left=math.nan, right=math.nan))
+
+
+def above_curve(points, curve):
+    inside = [p > psnr_at(curve, z) for z, p in points if not math.isnan(psnr_at(curve, z))]
+    return len(inside) > 0 and all(inside)
+
+
 RIGHT = [
     (C.check_reconstruction, reconstruction),
     (C.check_autoencoder_forward, autoencoder_forward),
@@ -110,6 +122,8 @@ RIGHT = [
     (C.check_lista_from_dictionary, lista_from_dictionary),
     (C.check_mlp_decoder, mlp_decoder),
     (C.check_component_image, component_image),
+    (C.check_psnr_at, psnr_at),
+    (C.check_above_curve, above_curve),
 ]
 CHECKS = [check for check, _ in RIGHT]
 
@@ -286,6 +300,14 @@ WRONG = [
     ("img-no-amplitude", C.check_component_image, _image(amplitude=False), "ignored the amplitude"),
     ("img-off-by-one", C.check_component_image, _image(shift=1), "component j + 1"),
     ("img-2d", C.check_component_image, lambda d, j, a: _image()(d, j, a)[None], "(1, P)"),
+    # lesson 10
+    ("at-np-interp", C.check_psnr_at, lambda c, z: float(np.interp(z, *zip(*c, strict=True))), "held the curve's end value"),
+    ("at-nearest", C.check_psnr_at, lambda c, z: min(c, key=lambda p: abs(p[0] - z))[1], "nearest point"),
+    ("at-left", C.check_psnr_at, lambda c, z: max((p for p in c if p[0] <= z), default=(0, math.nan))[1], "less sparse of the two points"),
+    ("at-zeros", C.check_psnr_at, lambda c, z: z, "returned the sparsity"),
+    ("above-nan-below", C.check_above_curve, lambda pts, c: all(p > psnr_at(c, z) for z, p in pts), "its gap is NaN, skip it"),
+    ("above-vacuous", C.check_above_curve, lambda pts, c: all(p > psnr_at(c, z) for z, p in pts if not math.isnan(psnr_at(c, z))), "nothing was compared"),
+    ("above-on-curve", C.check_above_curve, lambda pts, c: all(p >= psnr_at(c, z) for z, p in pts if not math.isnan(psnr_at(c, z))) and any(not math.isnan(psnr_at(c, z)) for z, _ in pts), "a point on the curve"),
 ]  # fmt: skip
 
 
