@@ -96,6 +96,24 @@ def component_image(decoder, j, a):
         return (decoder(z) - decoder(torch.zeros_like(z)))[0]
 
 
+def _blur(v, window, sigma):
+    g = torch.exp(-0.5 * ((torch.arange(window, dtype=v.dtype) - (window - 1) / 2) / sigma) ** 2)
+    g = torch.outer(g, g) / g.sum() ** 2
+    return torch.nn.functional.conv2d(v[:, None], g[None, None])[:, 0]
+
+
+def _lcn(floor="batch", centre=True, eps=1e-4):
+    def lcn(v, window, sigma):
+        h = (window - 1) // 2
+        c = v[:, h:-h, h:-h] - _blur(v, window, sigma)
+        s = _blur(c * c, window, sigma).sqrt()
+        top = c[:, h:-h, h:-h] if centre else v[:, 2 * h : -2 * h, 2 * h : -2 * h]
+        f = {"batch": s.mean(), "crop": s.mean(dim=(1, 2), keepdim=True), "none": s.new_zeros(())}
+        return top / torch.maximum(s, f[floor]).clamp_min(eps)
+
+    return lcn
+
+
 def psnr_at(curve, z):
     """Linear interpolation by numpy, NaN outside the curve (numpy would hold its end values)."""
     zs, ps = zip(*curve, strict=True)
@@ -122,6 +140,7 @@ RIGHT = [
     (C.check_lista_from_dictionary, lista_from_dictionary),
     (C.check_mlp_decoder, mlp_decoder),
     (C.check_component_image, component_image),
+    (C.check_lcn, _lcn()),
     (C.check_psnr_at, psnr_at),
     (C.check_above_curve, above_curve),
 ]
@@ -300,6 +319,12 @@ WRONG = [
     ("img-no-amplitude", C.check_component_image, _image(amplitude=False), "ignored the amplitude"),
     ("img-off-by-one", C.check_component_image, _image(shift=1), "component j + 1"),
     ("img-2d", C.check_component_image, lambda d, j, a: _image()(d, j, a)[None], "(1, P)"),
+    # lesson 8
+    ("lcn-crop-floor", C.check_lcn, _lcn(floor="crop"), "floored each crop's contrast at its own mean"),
+    ("lcn-no-floor", C.check_lcn, _lcn(floor="none"), "divided by the local std alone"),
+    ("lcn-not-centred", C.check_lcn, _lcn(centre=False), "forgot to subtract the local mean"),
+    ("lcn-no-eps", C.check_lcn, _lcn(eps=0.0), "floor the divisor at 1e-4 too"),
+    ("lcn-uncropped", C.check_lcn, lambda v, w, sg: _lcn()(v, w, sg)[:, :-1], "expected shape"),
     # lesson 10
     ("at-np-interp", C.check_psnr_at, lambda c, z: float(np.interp(z, *zip(*c, strict=True))), "held the curve's end value"),
     ("at-nearest", C.check_psnr_at, lambda c, z: min(c, key=lambda p: abs(p[0] - z))[1], "nearest point"),
