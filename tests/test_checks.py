@@ -114,6 +114,22 @@ def _lcn(floor="batch", centre=True, eps=1e-4):
     return lcn
 
 
+def psnr(x_hat, x, pixel_scale):
+    return -10 * torch.log10((((x_hat - x) * pixel_scale) ** 2).mean(dim=1))
+
+
+def few_per_class(labels, n, generator):
+    order = torch.randperm(len(labels), generator=generator)  # one shuffle, then n of each class
+    return torch.cat([order[labels[order] == c][:n] for c in range(10)])
+
+
+def _few(pick):
+    def draw(labels, n, generator):
+        return torch.cat([pick((labels == c).nonzero()[:, 0], n, generator) for c in range(10)])
+
+    return draw
+
+
 def psnr_at(curve, z):
     """Linear interpolation by numpy, NaN outside the curve (numpy would hold its end values)."""
     zs, ps = zip(*curve, strict=True)
@@ -141,6 +157,8 @@ RIGHT = [
     (C.check_mlp_decoder, mlp_decoder),
     (C.check_component_image, component_image),
     (C.check_lcn, _lcn()),
+    (C.check_psnr, psnr),
+    (C.check_few_per_class, few_per_class),
     (C.check_psnr_at, psnr_at),
     (C.check_above_curve, above_curve),
 ]
@@ -325,6 +343,18 @@ WRONG = [
     ("lcn-not-centred", C.check_lcn, _lcn(centre=False), "forgot to subtract the local mean"),
     ("lcn-no-eps", C.check_lcn, _lcn(eps=0.0), "floor the divisor at 1e-4 too"),
     ("lcn-uncropped", C.check_lcn, lambda v, w, sg: _lcn()(v, w, sg)[:, :-1], "expected shape"),
+    # lesson 9
+    ("psnr-no-scale", C.check_psnr, lambda xh, x, sc: psnr(xh, x, 1.0), "forgot pixel_scale"),
+    ("psnr-20log", C.check_psnr, lambda xh, x, sc: 2 * psnr(xh, x, sc), "20 log10"),
+    ("psnr-255", C.check_psnr, lambda xh, x, sc: psnr(xh, x, sc) + 20 * math.log10(255), "peak of 255"),
+    ("psnr-batch", C.check_psnr, lambda xh, x, sc: -10 * torch.log10((((xh - x) * sc) ** 2).mean()), "one PSNR for the whole batch"),
+    ("psnr-scale-once", C.check_psnr, lambda xh, x, sc: -10 * torch.log10(((xh - x) ** 2 * sc).mean(dim=1)), "scale the difference, then square it"),
+    ("few-first", C.check_few_per_class, _few(lambda i, n, g: i[:n]), "took the first n samples"),
+    ("few-global-rng", C.check_few_per_class, _few(lambda i, n, g: i[torch.randperm(len(i))[:n]]), "not torch's global one"),
+    ("few-repeats", C.check_few_per_class, _few(lambda i, n, g: i[torch.randint(len(i), (n,), generator=g)]), "the same sample twice"),
+    ("few-labels", C.check_few_per_class, lambda labels, n, g: labels[few_per_class(labels, n, g)], "return their positions in labels"),
+    ("few-floats", C.check_few_per_class, lambda labels, n, g: few_per_class(labels, n, g).float(), "integer tensor"),
+    ("few-total", C.check_few_per_class, lambda labels, n, g: few_per_class(labels, n, g)[: 10 * n - 1], "10 n in all"),
     # lesson 10
     ("at-np-interp", C.check_psnr_at, lambda c, z: float(np.interp(z, *zip(*c, strict=True))), "held the curve's end value"),
     ("at-nearest", C.check_psnr_at, lambda c, z: min(c, key=lambda p: abs(p[0] - z))[1], "nearest point"),
