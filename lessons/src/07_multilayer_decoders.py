@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import sparselab
+from sparselab.atoms import component_images
 from sparselab.checks import check_component_image, check_mlp_decoder
 
 # %% [markdown]
@@ -71,12 +72,9 @@ print(result)
 decoder = sparselab.MLPDecoder(128, 1024, 784, generator=torch.Generator().manual_seed(0))
 
 
-def reference_image(decoder, j, amplitude):
-    z = torch.zeros(2, decoder.code_dim)
-    z[0, j] = amplitude
+def reference_image(decoder, j, amplitude):  # sparselab's, (1, 1, P) -> (P,)
     with torch.no_grad():
-        out = decoder(z)
-    return out[0] - out[1]
+        return component_images(decoder, [j], [amplitude])[0, 0]
 
 
 draw = component_image if result.passed else reference_image
