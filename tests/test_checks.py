@@ -360,6 +360,7 @@ WRONG = [
     ("at-nearest", C.check_psnr_at, lambda c, z: min(c, key=lambda p: abs(p[0] - z))[1], "nearest point"),
     ("at-left", C.check_psnr_at, lambda c, z: max((p for p in c if p[0] <= z), default=(0, math.nan))[1], "less sparse of the two points"),
     ("at-zeros", C.check_psnr_at, lambda c, z: z, "returned the sparsity"),
+    ("at-none-outside", C.check_psnr_at, lambda c, z: None if z > c[-1][0] else psnr_at(c, z), "returned None outside the curve's range: return math.nan"),
     ("above-nan-below", C.check_above_curve, lambda pts, c: all(p > psnr_at(c, z) for z, p in pts), "its gap is NaN, skip it"),
     ("above-vacuous", C.check_above_curve, lambda pts, c: all(p > psnr_at(c, z) for z, p in pts if not math.isnan(psnr_at(c, z))), "nothing was compared"),
     ("above-on-curve", C.check_above_curve, lambda pts, c: all(p >= psnr_at(c, z) for z, p in pts if not math.isnan(psnr_at(c, z))) and any(not math.isnan(psnr_at(c, z)) for z, _ in pts), "a point on the curve"),
