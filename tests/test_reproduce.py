@@ -12,6 +12,7 @@ from sparselab.reproduce import (
     _record,
     _update_manifest,
     compute,
+    curve_at,
     export_variant,
     load_results,
     plan,
@@ -313,6 +314,12 @@ def test_psnr_at_sparsity_reads_the_curve_between_its_points():
     assert np.isnan(psnr_at_sparsity(rows, "mnist-sdl", 90.0))
     with pytest.raises(ValueError, match="no rows"):
         psnr_at_sparsity(rows, "mnist-sdl-nl", 70.0)
+    # the curve alone: numpy's interpolation inside, NaN (not numpy's held end values) outside
+    curve = [(40.0, 24.0), (60.0, 21.0), (80.0, 19.0)]
+    for z in (40.0, 47.5, 60.0, 73.0, 80.0):
+        assert curve_at(curve, z) == pytest.approx(np.interp(z, *zip(*curve, strict=True)))
+    assert np.isnan(curve_at(curve, 39.9)) and np.isnan(curve_at(curve, 80.1))
+    assert curve_at([(50.0, 20.0)], 50.0) == 20.0 and np.isnan(curve_at([], 50.0))
 
 
 def _scale_decoder(decoder, config, eta_times_lipschitz):
