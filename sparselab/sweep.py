@@ -44,6 +44,8 @@ from .train import (
     _checkpoint,
     _decoder_lr,
     _final_metrics,
+    _frozen,
+    _frozen_message,
     _history_csv,
     _load_splits,
     _optimizers,
@@ -140,6 +142,7 @@ def sweep(
         histories, best = _restore(out / CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
     as_dicts = [dataclasses.asdict(c) for c in configs]  # checked by a resume
     stalled: set[int] = set()
+    frozen: set[int] = set()
     with _tf32(allow_tf32 and device.type == "cuda"):
         epochs = progress_bar(
             range(len(histories[0]), c0.epochs), enabled=progress, desc="sweep", unit="epoch"
@@ -162,10 +165,14 @@ def sweep(
                         "encoder": _state(enc_k),
                     }
             seconds = time.perf_counter() - start  # the batched epoch, shared by the K models
+            shares = _frozen(opt_d, opt_e, K)
             for k, history in enumerate(histories):
-                history[-1]["seconds"] = seconds
+                history[-1] |= {"frozen_weights": shares[k], "seconds": seconds}
                 if k not in stalled and (message := _stall_message(history, configs[k])):
                     stalled.add(k)  # once a model, as train warns once a run
+                    warnings.warn(f"{names[k]}: {message}", RuntimeWarning, stacklevel=2)
+                if k not in frozen and (message := _frozen_message(history[-1], configs[k])):
+                    frozen.add(k)
                     warnings.warn(f"{names[k]}: {message}", RuntimeWarning, stacklevel=2)
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)

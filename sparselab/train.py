@@ -9,7 +9,10 @@ encoder's codes, and the model with the lowest one is kept.
 
 History rows (one per epoch) hold the training and validation energies, MSE, PSNR, sparsity, dead
 components, mean column norm, mean code L1, ``fista_iter`` (FISTA steps per batch: until its last
-sample converged) and ``fista_iter_sample`` (steps per sample, the count Method §8 quotes), and seconds.
+sample converged) and ``fista_iter_sample`` (steps per sample, the count Method §8 quotes),
+``train_code_max`` (the largest code entry FISTA returned: codes that diverged show here),
+``frozen_weights`` (the share of weights whose Adam second moment overflowed: they no longer train)
+and seconds. A loss that is not finite stops training with a FloatingPointError.
 
 ``python -m sparselab train --preset mnist-vdl --out runs/x`` runs :func:`train` from the command
 line; every field of :class:`TrainConfig` is also an option (``--lam 0.01``, ``--n-train 2000``).
@@ -356,6 +359,7 @@ def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar, *, stac
     for group in opt_d.param_groups:
         group["lr"] = _decoder_lr(c, epoch)
     sums = torch.zeros(len(configs), 5, dtype=torch.float64, device=x.device)
+    peak = torch.zeros(len(configs), dtype=x.dtype, device=x.device)  # largest code entry
     starts = range(0, len(x) - 1, c.batch_size)  # a last batch of one sample would have no std
     for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
         y = x[orders[..., start : start + c.batch_size]]
@@ -364,6 +368,7 @@ def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar, *, stac
         z = res.z
         # per model: mean_i (1/P) ||y_i - D(z_i)||^2; a sum of them gives independent gradients
         loss_d = (y - decoder(z)).pow(2).sum((-2, -1)) / P / n
+        _check_finite(loss_d, z, configs, epoch, start // c.batch_size)
         opt_d.zero_grad(set_to_none=True)
         loss_d.sum().backward()
         opt_d.step()
@@ -384,8 +389,58 @@ def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar, *, stac
             ],
             dim=-1,
         ).double()
+        peak = torch.maximum(peak, z.flatten(-2).amax(-1))
     keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
-    return [dict(zip(keys, row, strict=True)) for row in (sums / len(starts)).tolist()]
+    rows = [dict(zip(keys, row, strict=True)) for row in (sums / len(starts)).tolist()]
+    return [row | {"train_code_max": m} for row, m in zip(rows, peak.tolist(), strict=True)]
+
+
+def _check_finite(loss_d: Tensor, z: Tensor, configs, epoch: int, batch: int) -> None:
+    """Stop before an Adam step on a loss that is not finite (it would turn the weights into NaN).
+    loss_d: scalar, or (K,) for a sweep."""
+    bad = ~torch.isfinite(loss_d.reshape(-1))
+    if not bool(bad.any()):
+        return
+    k = int(bad.nonzero()[0])
+    c, z_k = configs[k], z.reshape(len(configs), -1)[k]
+    codes = f"as large as {z_k.max().item():.3g}" if z_k.isfinite().all() else "not finite"
+    again = f"resuming at epoch {epoch} would replay the same batches; " if epoch else ""
+    raise FloatingPointError(
+        f"epoch {epoch + 1}, batch {batch + 1} (lam={c.lam:g}, seed={c.seed}): the decoder's loss "
+        f"is {loss_d.reshape(-1)[k].item()}: FISTA's codes diverged (they are {codes}), the fixed "
+        f"step eta={c.eta:g} being too long for this decoder. Training stopped before a step that "
+        f"would make the weights NaN; {again}train again with a smaller eta (e.g. "
+        f"{c.eta / 2:g}; chapter 10, 'FISTA iterations')."
+    )
+
+
+def _frozen(opt_d, opt_e, n_models: int) -> list[float]:
+    """Per model (the K of a sweep, or 1): the share of its weights whose Adam second-moment
+    estimate has overflowed to inf. Adam's step for such a weight is 0 from then on."""
+    frozen = torch.zeros(n_models, dtype=torch.float64)
+    total = 0
+    for opt in (opt_d, opt_e):
+        for group in opt.param_groups:
+            for p in group["params"]:
+                total += p.numel() // n_models  # stacked parameters lead with K
+                v = opt.state.get(p, {}).get("exp_avg_sq")
+                if v is not None:
+                    frozen += torch.isinf(v.reshape(n_models, -1)).sum(-1).cpu()
+    return (frozen / total).tolist()
+
+
+def _frozen_message(row: dict, config: TrainConfig) -> str | None:
+    """A warning once a run's weights start to freeze (``frozen_weights`` > 0)."""
+    if row["frozen_weights"] == 0:
+        return None
+    return (
+        f"epoch {row['epoch']:.0f}: {100 * row['frozen_weights']:.2g} % of the weights no longer "
+        "train: a gradient overflowed Adam's second-moment estimate (inf), which makes their "
+        "step 0 for good. FISTA's codes diverged for some samples (train_code_max: "
+        f"{row['train_code_max']:.3g}), the fixed step eta={config.eta:g} being too long for the "
+        f"decoder; a smaller eta (e.g. {config.eta / 2:g}) avoids it (chapter 10, 'FISTA "
+        "iterations')."
+    )
 
 
 @torch.no_grad()
@@ -583,7 +638,7 @@ def train(
     epochs = progress_bar(
         range(len(history), config.epochs), enabled=progress, desc="training", unit="epoch"
     )
-    stalled = None
+    stalled = frozen = None
     with _tf32(allow_tf32 and device.type == "cuda"):
         for epoch in epochs:
             start = time.perf_counter()
@@ -593,10 +648,13 @@ def train(
             )
             row |= stats
             row |= _validate_epoch(config, decoder, encoder, x_val, scale_val)
+            (row["frozen_weights"],) = _frozen(opt_d, opt_e, 1)
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             if not stalled and (stalled := _stall_message(history, config)):
                 warnings.warn(stalled, RuntimeWarning, stacklevel=2)  # once a run
+            if not frozen and (frozen := _frozen_message(row, config)):
+                warnings.warn(frozen, RuntimeWarning, stacklevel=2)
             epochs.set_postfix(
                 val_psnr=f"{row['val_psnr']:.2f}", zeros=f"{row['val_zero_fraction']:.2f}"
             )

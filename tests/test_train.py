@@ -14,6 +14,8 @@ from sparselab.solvers import fista
 from sparselab.train import (
     PRESETS,
     TrainConfig,
+    _frozen,
+    _optimizers,
     _stall_message,
     build_models,
     load_run,
@@ -297,3 +299,82 @@ def test_a_normal_run_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         train(make_config("mnist-sdl", **sizes), progress=False)
+
+
+def _adam_steps(decoder, encoder, opt_d, opt_e, overflow, n=4):
+    """n Adam steps on gradients of ones, the first with 1e30 where ``overflow(decoder)`` (a
+    view of a gradient) points; returns the weights after that first step."""
+    for step in range(n):
+        for p in (*decoder.parameters(), *encoder.parameters()):
+            p.grad = torch.ones_like(p)
+        if step == 0:
+            overflow(decoder).fill_(1e30)
+        opt_d.step()
+        opt_e.step()
+        if step == 0:
+            after_first = [p.detach().clone() for p in decoder.parameters()]
+    return after_first
+
+
+def test_frozen_counts_the_weights_adam_no_longer_moves():
+    # a gradient of 1e30 squares past float32's range: Adam's second moment becomes inf and its
+    # step for those weights is 0 from then on (torch's Adam is the oracle)
+    config = make_config("mnist-vdl-nl", hidden_dim=16)
+    decoder, encoder = build_models(config)
+    opt_d, opt_e = _optimizers(config, decoder, encoder)
+    after_first = _adam_steps(decoder, encoder, opt_d, opt_e, lambda d: d.fc1.weight.grad[:3, 0])
+    total = sum(p.numel() for p in (*decoder.parameters(), *encoder.parameters()))
+    assert _frozen(opt_d, opt_e, 1) == [pytest.approx(3 / total)]
+    moved = decoder.fc1.weight.detach() != after_first[0]
+    assert not moved[:3, 0].any() and moved[3:].all() and moved[:, 1:].all()
+
+
+def test_frozen_counts_each_model_of_a_sweep_apart():
+    from sparselab.sweep import build_stacked
+
+    configs = [make_config("mnist-vdl-nl", hidden_dim=16, lam=lam) for lam in (0.01, 0.02)]
+    decoder, encoder = build_stacked(configs)
+    opt_d, opt_e = _optimizers(configs[0], decoder, encoder)
+    _adam_steps(decoder, encoder, opt_d, opt_e, lambda d: d.W1.grad[1, :5, 0], n=1)
+    total = sum(p.numel() for m in build_models(configs[0]) for p in m.parameters())
+    assert _frozen(opt_d, opt_e, 2) == [0.0, pytest.approx(5 / total)]
+
+
+def test_train_stops_before_diverged_codes_make_the_weights_nan(tmp_path):
+    # eta = 5 is ten times the preset's: FISTA's iterates blow up on the first batch
+    sizes = dict(n_train=500, n_val=250, n_test=250, epochs=2, device="cpu")
+    config = make_config("mnist-vdl-nl", hidden_dim=64, eta=5.0, **sizes)
+    message = r"epoch 1, batch 1 \(lam=0.01, seed=31\).*FISTA's codes diverged.*eta=5 .*e.g. 2.5"
+    with pytest.raises(FloatingPointError, match=message):
+        train(config, tmp_path, progress=False)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_history_records_the_largest_code_and_no_frozen_weight(monkeypatch):
+    import sparselab.train as tr
+
+    seen, infer = [], tr.infer
+
+    def recording(*args, **kwargs):  # the real inference, its largest code entry noted
+        res = infer(*args, **kwargs)
+        seen.append(res.z.max().item())
+        return res
+
+    monkeypatch.setattr(tr, "infer", recording)
+    result = train(make_config("mnist-vdl", epochs=2, **SMALL), progress=False)
+    half = len(seen) // 2
+    expected = [max(seen[:half]), max(seen[half:])]
+    assert [row["train_code_max"] for row in result.history] == pytest.approx(expected)
+    assert [row["frozen_weights"] for row in result.history] == [0.0, 0.0]
+
+
+def test_train_warns_once_when_weights_freeze(monkeypatch):
+    import sparselab.train as tr
+
+    shares = iter([0.0, 0.02, 0.03])
+    monkeypatch.setattr(tr, "_frozen", lambda *args: [next(shares)])  # as a diverging run's
+    sizes = dict(n_train=500, n_val=250, n_test=250, epochs=3, device="cpu")
+    with pytest.warns(RuntimeWarning, match=r"epoch 2: 2 % of the weights no longer train"):
+        result = train(make_config("mnist-sdl", **sizes), progress=False)
+    assert [row["frozen_weights"] for row in result.history] == [0.0, 0.02, 0.03]
+    assert len(result.history) == 3  # training went on
