@@ -1,7 +1,8 @@
 """``python -m sparselab <command> ...``: each command lives in the module that does the work.
 
 Every command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Bad arguments give
-one clear line on stderr and exit status 2, and touch nothing on disk.
+one clear line on stderr and exit status 2, and touch nothing on disk; a training run that diverges
+(``FloatingPointError``) gives one line and exit status 1, its run folder kept as it was.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except FloatingPointError as err:
+        print(f"{parser.prog} {args.command}: training diverged: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

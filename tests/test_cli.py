@@ -114,6 +114,16 @@ def test_train_refuses_a_folder_holding_a_run(run_dir, capsys):
     assert _snapshot(run_dir) == before
 
 
+def test_a_run_that_diverges_is_one_line_exit_1(tmp_path, capsys):
+    out = tmp_path / "x"  # eta 5, ten times the preset's: FISTA's codes blow up on batch 1
+    argv = ["train", "--preset", "mnist-vdl-nl", "--hidden-dim", "64", "--eta", "5"]
+    assert main(argv + ["--out", str(out), "--epochs", "2", "--no-progress"] + SMALL) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "training diverged: epoch 1, batch 1" in err[0]
+    assert "smaller eta (e.g. 2.5" in err[0]
+    assert not (out / "checkpoint.pt").exists()
+
+
 def test_python_dash_m_exit_status(tmp_path):
     out = tmp_path / "x"
     proc = subprocess.run(
