@@ -293,7 +293,9 @@ def reproduce(
     stacked: train the unfinished runs of each model (all its lam and seeds) in one batched pass
     (:mod:`sparselab.sweep`; the same numbers, several models per step: what fills a GPU);
     otherwise one run after another, seed 0 of the whole grid first. retrain: train again (and
-    replace) the runs the manifest records without a run folder here."""
+    replace) the runs the manifest records without a run folder here. A run that diverges
+    (:func:`sparselab.train.train`'s ``FloatingPointError``) does not stop the grid: the others
+    run and are recorded, then a ``FloatingPointError`` names every run that diverged."""
     overrides = dict(overrides or {})
     points = plan(data, models=models, lams=lams, seeds=seeds)
     configs = [make_config(p, lam=lam, seed=31 + s, **overrides) for p, lam, s in points]
@@ -313,14 +315,23 @@ def reproduce(
         groups = [[i for i in todo if points[i][0] == p] for p in presets]
     else:
         groups = [[i] for i in todo]
+    diverged = []  # (runs, message): a run that diverges stops, the rest of the grid goes on
     for group in groups:
         start = time.perf_counter()
         if stacked:
             group_configs, group_dirs = [configs[i] for i in group], [run_dirs[i] for i in group]
-            _run_stacked(group_configs, group_dirs, progress, allow_tf32)
+            try:
+                _run_stacked(group_configs, group_dirs, progress, allow_tf32)
+            except FloatingPointError as err:
+                diverged.append((len(group), f"{points[group[0]][0]} (sweep): {err}"))
+                continue
         for i in group:
             (preset, lam, seed), run_dir = points[i], run_dirs[i]
-            _run_one(configs[i], run_dir, progress, allow_tf32)  # stacked: done already
+            try:
+                _run_one(configs[i], run_dir, progress, allow_tf32)  # stacked: done already
+            except FloatingPointError as err:
+                diverged.append((1, f"{preset} lam={lam:g} seed {seed}: {err}"))
+                continue
             art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
             files, run = _export(
                 run_dir,
@@ -344,6 +355,11 @@ def reproduce(
             if data == "patches":  # how to rebuild the patch file the command names
                 entry["patch_set"] = rebuild_command(run.config.patches_file)
             _record(entry, manifest_path)
+    if diverged:
+        raise FloatingPointError(
+            f"{sum(n for n, _ in diverged)} of {len(todo)} runs diverged (the others are in "
+            f"{manifest_path}): " + " | ".join(message for _, message in diverged)
+        )
     return json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
 
 

@@ -405,3 +405,26 @@ def test_load_results_from_a_folder_without_a_manifest_says_what_to_run(tmp_path
         load_results("patches", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"no manifest.json\)$"):  # no command makes these
         load_results("variants", tmp_path)
+
+
+def test_a_run_that_diverges_does_not_stop_the_grid(tmp_path):
+    # eta 5 is ten times VDL-NL's step (its codes blow up on batch 1), and still short for VDL's
+    # linear dictionary: VDL-NL diverges, VDL trains and is recorded, then the error names VDL-NL
+    kw = dict(models=("vdl-nl", "vdl"), lams=[0.01], overrides=dict(eta=5.0, hidden_dim=64,
+              epochs=1, n_train=500, n_val=250, n_test=250, device="cpu"),
+              runs_dir=tmp_path / "runs", results_dir=tmp_path / "res", progress=False)  # fmt: skip
+    with pytest.raises(FloatingPointError, match=r"1 of 2 runs diverged .*mnist-vdl-nl lam=0.01"):
+        reproduce("mnist", **kw)
+    (entry,) = json.loads((tmp_path / "res" / "mnist" / "manifest.json").read_text())
+    assert entry["preset"] == "mnist-vdl" and entry["overrides"]["eta"] == 5.0
+
+
+def test_a_sweep_that_diverges_does_not_stop_the_stacked_grid(tmp_path):
+    kw = dict(models=("vdl-nl", "vdl"), lams=[0.01], seeds=2, stacked=True,
+              overrides=dict(eta=5.0, hidden_dim=64, epochs=1, n_train=500, n_val=250,
+                             n_test=250, device="cpu"),
+              runs_dir=tmp_path / "runs", results_dir=tmp_path / "res", progress=False)  # fmt: skip
+    with pytest.raises(FloatingPointError, match=r"2 of 4 runs diverged .*mnist-vdl-nl \(sweep\)"):
+        reproduce("mnist", **kw)
+    manifest = json.loads((tmp_path / "res" / "mnist" / "manifest.json").read_text())
+    assert [(e["preset"], e["seed"]) for e in manifest] == [("mnist-vdl", 0), ("mnist-vdl", 1)]
