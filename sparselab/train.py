@@ -436,10 +436,10 @@ def _frozen_message(row: dict, config: TrainConfig) -> str | None:
     return (
         f"epoch {row['epoch']:.0f}: {100 * row['frozen_weights']:.2g} % of the weights no longer "
         "train: a gradient overflowed Adam's second-moment estimate (inf), which makes their "
-        "step 0 for good. FISTA's codes diverged for some samples (train_code_max: "
+        "step 0 for good. Such gradients come from codes that diverged (train_code_max: "
         f"{row['train_code_max']:.3g}), the fixed step eta={config.eta:g} being too long for the "
-        f"decoder; a smaller eta (e.g. {config.eta / 2:g}) avoids it (chapter 10, 'FISTA "
-        "iterations')."
+        f"decoder: a smaller eta (e.g. {config.eta / 2:g}) converges where it diverged, until the "
+        "decoder outgrows it too (chapter 10, 'FISTA iterations')."
     )
 
 
