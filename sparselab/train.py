@@ -408,8 +408,8 @@ def _check_finite(loss_d: Tensor, z: Tensor, configs, epoch: int, batch: int) ->
     raise FloatingPointError(
         f"epoch {epoch + 1}, batch {batch + 1} (lam={c.lam:g}, seed={c.seed}): the decoder's loss "
         f"is {loss_d.reshape(-1)[k].item()}: FISTA's codes diverged (they are {codes}), the fixed "
-        f"step eta={c.eta:g} being too long for this decoder. Training stopped before a step that "
-        f"would make the weights NaN; {again}train again with a smaller eta (e.g. "
+        f"step eta={c.eta:g} being too long for this decoder. Training stopped before an Adam step "
+        f"on it; {again}train again with a smaller eta (e.g. "
         f"{c.eta / 2:g}; chapter 10, 'FISTA iterations')."
     )
 
