@@ -44,7 +44,6 @@ from .train import (
     _checkpoint,
     _decoder_lr,
     _final_metrics,
-    _frozen,
     _frozen_message,
     _history_csv,
     _load_splits,
@@ -165,9 +164,8 @@ def sweep(
                         "encoder": _state(enc_k),
                     }
             seconds = time.perf_counter() - start  # the batched epoch, shared by the K models
-            shares = _frozen(opt_d, opt_e, K)
             for k, history in enumerate(histories):
-                history[-1] |= {"frozen_weights": shares[k], "seconds": seconds}
+                history[-1]["seconds"] = seconds
                 if k not in stalled and (message := _stall_message(history, configs[k])):
                     stalled.add(k)  # once a model, as train warns once a run
                     warnings.warn(f"{names[k]}: {message}", RuntimeWarning, stacklevel=2)

@@ -392,7 +392,11 @@ def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar, *, stac
         peak = torch.maximum(peak, z.flatten(-2).amax(-1))
     keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
     rows = [dict(zip(keys, row, strict=True)) for row in (sums / len(starts)).tolist()]
-    return [row | {"train_code_max": m} for row, m in zip(rows, peak.tolist(), strict=True)]
+    extra = zip(peak.tolist(), _frozen(opt_d, opt_e, len(configs)), strict=True)
+    return [
+        row | {"train_code_max": m, "frozen_weights": f}
+        for row, (m, f) in zip(rows, extra, strict=True)
+    ]
 
 
 def _check_finite(loss_d: Tensor, z: Tensor, configs, epoch: int, batch: int) -> None:
@@ -648,7 +652,6 @@ def train(
             )
             row |= stats
             row |= _validate_epoch(config, decoder, encoder, x_val, scale_val)
-            (row["frozen_weights"],) = _frozen(opt_d, opt_e, 1)
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             if not stalled and (stalled := _stall_message(history, config)):
