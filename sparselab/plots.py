@@ -283,14 +283,15 @@ def plot_history(
 
     history: list of dicts (e.g. ``{"epoch": 3, "loss": 0.21, "val_psnr": 17.5}``); rows missing a
     key are skipped for that key. Pass the returned ``fig`` back with another ``label`` to overlay
-    a second run on the same panels.
+    a second run on the same panels; a run recorded before a column existed (no row has the key)
+    draws nothing in that panel, but the first call needs every key.
     """
     if len(history) == 0:
         raise ValueError("history must hold at least one row")
     if isinstance(keys, str) or len(keys) == 0:
         raise ValueError(f"keys must be a non-empty list of column names; got {keys!r}")
     missing = [k for k in (*keys, x) if not any(k in row for row in history)]
-    if missing:
+    if missing and (fig is None or x in missing or len(missing) == len(keys)):
         raise ValueError(f"history rows have no {missing}; available: {sorted(history[0])}")
     if fig is None:
         fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
@@ -302,14 +303,15 @@ def plot_history(
     for ax, key in zip(axes, keys, strict=True):
         rows = [r for r in history if key in r and x in r]
         index = len(ax.get_lines())  # an unnamed model takes the next colour of the cycle
-        ax.plot(
-            [r[x] for r in rows],
-            [r[key] for r in rows],
-            marker="o",
-            ms=3,
-            label=label,
-            color=color or model_color(label or "", index),
-        )
+        if rows:
+            ax.plot(
+                [r[x] for r in rows],
+                [r[key] for r in rows],
+                marker="o",
+                ms=3,
+                label=label,
+                color=color or model_color(label or "", index),
+            )
         ax.set_xlabel(_label(x))
         ax.set_ylabel(_label(key))
         if logy:

@@ -112,6 +112,15 @@ def test_plot_history_panels_and_overlay():
     assert fig.axes[0].get_lines()[1].get_color() == plots.MODEL_COLORS["VDL"]
     with pytest.raises(ValueError, match="no"):
         plots.plot_history(rows, ["missing"])
+    # An overlaid run recorded before a column existed draws nothing in its panel; on its own, or
+    # with none of the panels' columns, it is an error
+    old = [{"epoch": e, "loss": 2 / e} for e in range(1, 4)]
+    fig = plots.plot_history(old, ["loss", "val_psnr"], label="SDL-NL", fig=fig)
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 2]
+    with pytest.raises(ValueError, match="val_psnr"):
+        plots.plot_history(old, ["loss", "val_psnr"])
+    with pytest.raises(ValueError, match="no"):
+        plots.plot_history([{"epoch": 1, "mse": 0.1}], ["loss", "val_psnr"], fig=fig)
 
 
 def test_plot_sparsity_psnr():
