@@ -392,10 +392,10 @@ def _train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar, *, stac
         peak = torch.maximum(peak, z.flatten(-2).amax(-1))
     keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
     rows = [dict(zip(keys, row, strict=True)) for row in (sums / len(starts)).tolist()]
-    extra = zip(peak.tolist(), _frozen(opt_d, opt_e, len(configs)), strict=True)
+    frozen = _frozen(opt_d, opt_e, len(configs))
     return [
         row | {"train_code_max": m, "frozen_weights": f}
-        for row, (m, f) in zip(rows, extra, strict=True)
+        for row, m, f in zip(rows, peak.tolist(), frozen, strict=True)
     ]
 
 
