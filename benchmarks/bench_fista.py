@@ -15,7 +15,7 @@ import torch
 
 import sparselab as sl
 from benchmarks.naive import naive_fista
-from sparselab.train import resolve_device
+from sparselab.util.device import resolve_device
 
 # name -> (decoder factory, L); B = 250, P = 784 everywhere (Method §1)
 CONFIGS = {

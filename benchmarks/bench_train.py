@@ -20,8 +20,9 @@ import time
 
 import torch
 
-from sparselab import sweep as sw
-from sparselab import train as tr
+from sparselab.runs import config as cfg
+from sparselab.runs import loop
+from sparselab.util.device import resolve_device
 
 PRESETS = ("mnist-vdl", "mnist-sdl", "mnist-vdl-nl", "mnist-sdl-nl")
 N_TRAIN = 55_000
@@ -57,14 +58,14 @@ def _timed(fn, device):
 
 
 def bench_epoch(preset, device, x, batches):
-    config = tr.make_config(preset, device=device.type)
-    decoder, encoder = (m.to(device) for m in tr.build_models(config))
-    opt_d, opt_e = tr._optimizers(config, decoder, encoder)
+    config = cfg.make_config(preset, device=device.type)
+    decoder, encoder = (m.to(device) for m in cfg.build_models(config))
+    opt_d, opt_e = loop.optimizers(config, decoder, encoder)
     per_epoch = math.ceil((N_TRAIN - 1) / config.batch_size)
     n = per_epoch if batches == 0 else min(batches, per_epoch)
     xs = x[: n * config.batch_size]
     seconds, stats = _timed(
-        lambda warmup: tr._train_epoch(
+        lambda warmup: loop.train_epoch(
             [config],
             decoder,
             encoder,
@@ -88,14 +89,14 @@ def bench_epoch(preset, device, x, batches):
 
 
 def bench_sweep(K, device, x, batches):
-    configs = tr.make_config("mnist-vdl", device=device.type)
-    configs = sw.sweep_configs(configs, [configs.lam], range(K))
-    decoder, encoder = (m.to(device) for m in sw.build_stacked(configs))
-    opt_d, opt_e = tr._optimizers(configs[0], decoder, encoder)
+    configs = cfg.make_config("mnist-vdl", device=device.type)
+    configs = cfg.sweep_configs(configs, [configs.lam], range(K))
+    decoder, encoder = (m.to(device) for m in cfg.models_of(configs))
+    opt_d, opt_e = loop.optimizers(configs[0], decoder, encoder)
     per_epoch = math.ceil((N_TRAIN - 1) / configs[0].batch_size)
     xs = x[: batches * configs[0].batch_size]
     seconds, stats = _timed(
-        lambda warmup: tr._train_epoch(
+        lambda warmup: loop.train_epoch(
             configs,
             decoder,
             encoder,
@@ -104,7 +105,6 @@ def bench_sweep(K, device, x, batches):
             xs[:250] if warmup else xs,
             0,
             False,
-            stacked=True,
         ),
         device,
     )
@@ -130,10 +130,10 @@ def main() -> int:
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
     try:
-        device = tr.resolve_device(args.device)
+        device = resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
-    x = tr.load_split(tr.make_config("mnist-vdl"), "train")[0].to(device)
+    x = cfg.load_split(cfg.make_config("mnist-vdl"), "train")[0].to(device)
     rows = []
     for preset in PRESETS:
         batches = args.batches

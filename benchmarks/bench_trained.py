@@ -24,19 +24,22 @@ from pathlib import Path
 
 from benchmarks.bench_train import _sync, write_rows
 from sparselab import solvers
-from sparselab import train as tr
+from sparselab.runs import config as cfg
+from sparselab.runs import loop, store
 from sparselab.stacked import stack_models
+from sparselab.util.device import resolve_device
 
 
 def _resumed(run_dir: Path, device):
     """Config, models and optimisers of a run folder as its checkpoint left them."""
-    config = tr.make_config(
-        tr.TrainConfig(), **json.loads((run_dir / tr.CONFIG).read_text()) | {"device": device.type}
+    config = cfg.make_config(
+        cfg.TrainConfig(),
+        **json.loads((run_dir / store.CONFIG).read_text()) | {"device": device.type},
     )
-    decoder, encoder = (m.to(device) for m in tr.build_models(config))
-    opt_d, opt_e = tr._optimizers(config, decoder, encoder)
-    history, _ = tr._restore(run_dir / tr.CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
-    return config, decoder, encoder, opt_d, opt_e, len(history)
+    decoder, encoder = (m.to(device) for m in cfg.build_models(config))
+    opt_d, opt_e = loop.optimizers(config, decoder, encoder)
+    histories, _ = store.restore(run_dir / store.CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
+    return config, decoder, encoder, opt_d, opt_e, len(histories[0])
 
 
 # what `rows compacted` says -> the fraction of rows still iterating below which FISTA compacts
@@ -48,16 +51,14 @@ def bench_run(run_dir: Path, device, batches: int, compaction: str, stack: int =
     configs = [config] * stack
     if stack > 1:
         decoder, encoder = stack_models([decoder] * stack), stack_models([encoder] * stack)
-        opt_d, opt_e = tr._optimizers(config, decoder, encoder)
-    x = tr.load_split(config, "train")[0].to(device)[: batches * config.batch_size]
+        opt_d, opt_e = loop.optimizers(config, decoder, encoder)
+    x = cfg.load_split(config, "train")[0].to(device)[: batches * config.batch_size]
     default = solvers._COMPACT_BELOW
     solvers._COMPACT_BELOW = {device.type: COMPACTION[compaction]}  # 0: never few enough
     try:
         _sync(device)
         start = time.perf_counter()
-        stats, *_ = tr._train_epoch(
-            configs, decoder, encoder, opt_d, opt_e, x, epoch, False, stacked=stack > 1
-        )
+        stats, *_ = loop.train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, False)
         _sync(device)
         seconds = time.perf_counter() - start
     finally:
@@ -85,13 +86,13 @@ def main() -> int:
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args()
     try:
-        device = tr.resolve_device(args.device)
+        device = resolve_device(args.device)
     except ValueError as err:
         parser.error(str(err))
     rows = []
     for run_dir in args.run:
-        if not (run_dir / tr.CHECKPOINT).is_file():
-            parser.error(f"--run {run_dir}: no {tr.CHECKPOINT} there")
+        if not (run_dir / store.CHECKPOINT).is_file():
+            parser.error(f"--run {run_dir}: no {store.CHECKPOINT} there")
         for stack in sorted({1, args.stack}):
             timed = {}  # the settings take turns, so that a slow spell of the machine hits them all
             for _ in range(args.repeats):

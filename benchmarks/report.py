@@ -22,14 +22,14 @@ from pathlib import Path
 
 import torch
 
-from sparselab.reproduce import machine as sparselab_machine
+from sparselab.util.device import machine as sparselab_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results.json"
 
 
 def machine(load: float) -> str:
-    """The machine (sparselab.reproduce.machine), threads and the 1-minute load average."""
+    """The machine (sparselab.util.device.machine), threads and the 1-minute load average."""
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     return f"{sparselab_machine()}, {threads} threads, load {load:.1f}"
 

@@ -1,7 +1,11 @@
 """sparselab: sparse coding with multi-layer decoders and variance regularisation.
 
-The package behind the sparselab book (Evtimova & LeCun, TMLR 2022): data, models, energies,
-ISTA/FISTA solvers, training, evaluation, plots and widgets.
+The package behind the sparselab book (Evtimova & LeCun, TMLR 2022). Its layers, each importing
+only those below it: ``util`` (devices, atomic files, progress bars); the maths the chapters point
+at, one concept a module (``energy``, ``models``, ``stacked``, ``gradients``, ``solvers``,
+``atoms``, ``metrics``, ``evaluate``, ``autoencoder``); ``data`` (MNIST, natural patches); ``runs``
+(configs, the training loop, run folders, the paper's grids); ``book`` (figures and explorers) and
+``checks`` (the lessons' checks); ``cli`` (``python -m sparselab``).
 """
 
 from .data import load_mnist, mnist_denormalize, mnist_normalize

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .progress import progress as _progress
+from .util.progress import progress as _progress
 
 __all__ = ["fit_autoencoder"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_SOURCE = "\n".join(p.read_text() for p in sorted((ROOT / "sparselab").glob("*.py")))
+PACKAGE_SOURCE = "\n".join(p.read_text() for p in sorted((ROOT / "sparselab").rglob("*.py")))
 CODE_MIME = {"text/html", "text/latex", "text/plain"}  # IPython.display.Code's, highlighted
 
 

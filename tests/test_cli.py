@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sparselab.cli import main
-from sparselab.train import TrainConfig
+from sparselab.runs import TrainConfig
 
 SMALL = ["--n-train", "500", "--n-val", "250", "--n-test", "250", "--device", "cpu"]
 
@@ -58,7 +58,7 @@ def test_evaluate_writes_json_next_to_the_run(run_dir):
 def test_every_config_field_is_an_option(tmp_path):
     import argparse
 
-    from sparselab.train import _overrides, add_arguments
+    from sparselab.cli.train import _overrides, add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

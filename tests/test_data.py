@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sparselab import data
 from sparselab.data import DataError, load_mnist, mnist_denormalize
+from sparselab.data import mnist as data
 
 
 def test_split_sizes_shapes_and_normalisation():

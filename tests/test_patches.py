@@ -10,10 +10,9 @@ import torch
 from PIL import Image
 from scipy.signal import correlate2d
 
-from sparselab import patches
 from sparselab.cli import main
-from sparselab.data import DataError, data_dir
-from sparselab.patches import build_patches, lcn, load_patches, save_patches
+from sparselab.data import DataError, bsds500, data_dir, patches
+from sparselab.data.patches import build_patches, lcn, load_patches, save_patches
 
 
 def window_2d(size=13, sigma=5.0):
@@ -250,7 +249,7 @@ def no_local_bsds(tmp_path, monkeypatch):
     if source is None or not (source / "images").is_dir():
         pytest.skip("needs $SPARSELAB_DATA/bsds500 to play the archive")
     monkeypatch.setenv("SPARSELAB_DATA", str(tmp_path / "data"))
-    monkeypatch.setattr(patches, "cache_dir", lambda: tmp_path / "cache")
+    monkeypatch.setattr(bsds500, "cache_dir", lambda: tmp_path / "cache")
     return source
 
 
@@ -259,7 +258,7 @@ def fake_retrieve(source, damage=None):
     file that must not be extracted) and runs the real processor on it."""
 
     def retrieve(url, known_hash, fname, path, processor, progressbar=False):
-        assert url == patches.BSDS500_URL and known_hash is None
+        assert url == bsds500.BSDS500_URL and known_hash is None
         archive = path / fname
         path.mkdir(parents=True)
         with tarfile.open(archive, "w") as tar:  # pooch.Untar reads any tar
@@ -281,7 +280,7 @@ def fake_retrieve(source, damage=None):
 
 def test_default_source_is_downloaded_and_verified(no_local_bsds, tmp_path, monkeypatch):
     monkeypatch.setattr("pooch.retrieve", fake_retrieve(no_local_bsds))
-    images = patches.bsds500_images_dir()
+    images = bsds500.bsds500_images_dir()
     assert images.is_relative_to(tmp_path / "cache")
     assert len(patches.find_images(images)) == 500
     assert not list((tmp_path / "cache").rglob("*.mat"))  # only the images are extracted
@@ -290,15 +289,15 @@ def test_default_source_is_downloaded_and_verified(no_local_bsds, tmp_path, monk
         raise AssertionError("a verified download must not be fetched again")
 
     monkeypatch.setattr("pooch.retrieve", no_network)
-    assert patches.bsds500_images_dir() == images
+    assert bsds500.bsds500_images_dir() == images
     monkeypatch.setenv("SPARSELAB_DATA", str(no_local_bsds.parent))  # a local copy comes first
-    assert patches.bsds500_images_dir() == no_local_bsds / "images"
+    assert bsds500.bsds500_images_dir() == no_local_bsds / "images"
 
 
 def test_default_source_damaged_or_unreachable(no_local_bsds, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("pooch.retrieve", fake_retrieve(no_local_bsds, damage="test/100007.jpg"))
     with pytest.raises(DataError, match=r"1 BSDS500 image\(s\).*test/100007\.jpg"):
-        patches.bsds500_images_dir()
+        bsds500.bsds500_images_dir()
     shutil.rmtree(tmp_path / "cache")
 
     def no_network(*args, **kwargs):

@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from sparselab import plots  # noqa: E402
+from sparselab.book import plots  # noqa: E402
 from sparselab.energy import code_std, variance_hinge  # noqa: E402
 
 

@@ -4,7 +4,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from sparselab.plots import plot_classification, plot_steps  # noqa: E402
+from sparselab.book.paper_plots import plot_classification, plot_steps  # noqa: E402
 
 
 def _cell(acc):

@@ -10,7 +10,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from sparselab import LinearDictionary, fista, load_mnist, mnist_denormalize, plots, widgets  # noqa: E402
+from sparselab import LinearDictionary, fista, load_mnist, mnist_denormalize  # noqa: E402
+from sparselab.book import paper_plots, plots, widgets  # noqa: E402
 from sparselab.metrics import psnr, zero_fraction  # noqa: E402
 
 
@@ -125,19 +126,19 @@ def test_plot_history_panels_and_overlay():
 
 def test_plot_sparsity_psnr():
     pts = {"SDL": [(90.0, 18.0), (80.0, 20.0)], "VDL-NL": [(92.0, 21.0)]}
-    fig = plots.plot_sparsity_psnr(pts, annotations={"SDL": ["a", "b"]})
+    fig = paper_plots.plot_sparsity_psnr(pts, annotations={"SDL": ["a", "b"]})
     (ax,) = fig.axes
     lines = ax.get_lines()
     assert len(lines) == 2
     np.testing.assert_allclose(lines[0].get_xdata(), [80.0, 90.0])  # sorted by sparsity
     assert "%" in ax.get_xlabel() and "dB" in ax.get_ylabel()
     with pytest.raises(ValueError, match="pairs"):
-        plots.plot_sparsity_psnr({"SDL": [1.0, 2.0]})
+        paper_plots.plot_sparsity_psnr({"SDL": [1.0, 2.0]})
 
 
 def test_plot_sparsity_psnr_error_bars_span_the_seed_spread():
     pts = {"VDL": [(90.0, 18.0), (80.0, 20.0)]}
-    fig = plots.plot_sparsity_psnr(pts, errors={"VDL": [(1.0, 0.5), (2.0, 0.25)]})
+    fig = paper_plots.plot_sparsity_psnr(pts, errors={"VDL": [(1.0, 0.5), (2.0, 0.25)]})
     (ax,) = fig.axes
     xbars, ybars = ax.collections  # one LineCollection per direction
     ((x0, y0), (x1, y1)) = ybars.get_segments()[0]
@@ -145,7 +146,7 @@ def test_plot_sparsity_psnr_error_bars_span_the_seed_spread():
     ((x0, y0), (x1, y1)) = xbars.get_segments()[1]
     assert sorted([x0, x1]) == [78.0, 82.0] and y0 == y1 == 20.0
     with pytest.raises(ValueError, match=r"errors\['VDL'\] must hold one"):
-        plots.plot_sparsity_psnr(pts, errors={"VDL": [(1.0, 0.5)]})
+        paper_plots.plot_sparsity_psnr(pts, errors={"VDL": [(1.0, 0.5)]})
 
 
 @pytest.fixture

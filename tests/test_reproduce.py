@@ -7,24 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from sparselab.reproduce import (
-    LAM_GRIDS,
-    _record,
-    _update_manifest,
+from sparselab.runs import PRESETS, build_models, make_config, train
+from sparselab.runs.reproduce import LAM_GRIDS, _record, export_variant, plan, reproduce, step_check
+from sparselab.runs.results import (
     compute,
     curve_at,
-    export_variant,
     load_results,
-    plan,
     pool_classify,
     psnr_at_sparsity,
-    reproduce,
     sparsity_curve,
-    step_check,
     summarize,
 )
+from sparselab.runs.store import update_manifest as _update_manifest
 from sparselab.solvers import lipschitz_constant
-from sparselab.train import PRESETS, build_models, make_config, train
 
 
 def test_plan_covers_every_model_and_seed_zero_first():
@@ -231,7 +226,7 @@ def test_compute_sums_each_presets_training_time_and_names_its_longest_run():
 def test_reproduce_keeps_entries_another_grid_wrote_meanwhile(tmp_path, monkeypatch):
     """Two grids (say NL models on one core, linear ones on the other) share one results folder:
     an entry the other process wrote while this one trained must survive this one's write."""
-    import sparselab.reproduce as rep
+    import sparselab.runs.reproduce as rep
 
     other = _entry("mnist-sdl", 0.005, 0, 17.0, 0.9) | {"overrides": {}, "files": []}
     run_one = rep._run_one
@@ -428,3 +423,34 @@ def test_a_sweep_that_diverges_does_not_stop_the_stacked_grid(tmp_path):
         reproduce("mnist", **kw)
     manifest = json.loads((tmp_path / "res" / "mnist" / "manifest.json").read_text())
     assert [(e["preset"], e["seed"]) for e in manifest] == [("mnist-vdl", 0), ("mnist-vdl", 1)]
+
+
+@pytest.mark.parametrize(
+    ("preset", "lam", "seed", "epochs"), [("mnist-sdl", 0.002, 1, 2), ("mnist-vdl-nl", 0.005, 1, 1)]
+)
+def test_stored_artifacts_are_retraced_by_todays_loop(preset, lam, seed, epochs):
+    # the first epochs of two committed runs, trained again on all 55,000 images: on the machine
+    # and thread count the manifest records, the same numbers to the last bit
+    from sparselab.util.device import machine
+
+    root = Path(__file__).resolve().parents[1] / "book" / "results" / "mnist"
+    (entry,) = [
+        e
+        for e in json.loads((root / "manifest.json").read_text())
+        if (e["preset"], e["lam"], e["seed"]) == (preset, lam, seed)
+    ]
+    stored = json.loads((root / entry["dir"] / "history.json").read_text())[:epochs]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(entry["machine"].rsplit(", ", 1)[1].split()[0]))
+    try:
+        config = make_config(preset, lam=lam, seed=31 + seed, epochs=epochs, device="cpu")
+        history = train(config, progress=False).history
+    finally:
+        torch.set_num_threads(threads)
+    same_machine = entry["machine"].startswith(machine())
+    for row, ref in zip(history, stored, strict=True):
+        for key, value in ref.items():
+            if key != "seconds":
+                # another CPU sums in another order: then close, not equal
+                expected = value if same_machine else pytest.approx(value, rel=1e-4, abs=1e-6)
+                assert row[key] == expected, (key, row["epoch"])

@@ -6,10 +6,10 @@ import torch
 from sparselab import cli
 from sparselab.energy import energy, variance_hinge_grad
 from sparselab.models import LinearDictionary, LISTAEncoder, MLPDecoder
+from sparselab.runs import load_run, make_config, sweep, train
+from sparselab.runs.config import sweep_configs
 from sparselab.solvers import fista
 from sparselab.stacked import stack_models
-from sparselab.sweep import sweep, sweep_configs
-from sparselab.train import load_run, make_config, train
 
 SMALL = dict(n_train=500, n_val=100, n_test=100, epochs=1, device="cpu")
 
@@ -195,17 +195,41 @@ def test_cli_resume_refuses_another_sweep(tmp_path, capsys, args, message):
 
 
 def test_sweep_warns_once_for_the_model_whose_fista_stalls(monkeypatch):
-    import sparselab.sweep as sw
+    import sparselab.runs.loop as sw
 
     steps = iter([40.0, 12.0, 150.0, 195.0, 200.0])
-    train_epoch = sw._train_epoch
+    train_epoch = sw.train_epoch
 
     def scripted(*args, **kwargs):  # the real epoch; the second model gets a stalling run's steps
         first, second = train_epoch(*args, **kwargs)
         return [first, second | {"fista_iter": next(steps)}]
 
-    monkeypatch.setattr(sw, "_train_epoch", scripted)
+    monkeypatch.setattr(sw, "train_epoch", scripted)
     configs = sweep_configs("mnist-sdl", [0.005, 0.01], [0], **{**SMALL, "epochs": 5})
     with pytest.warns(RuntimeWarning, match="lam0.01_seed0: epoch 4: .*195 of max_iter") as caught:
         sweep(configs, progress=False)
     assert len([w for w in caught if "FISTA" in str(w.message)]) == 1
+
+
+@pytest.mark.parametrize("preset", ["mnist-vdl", "mnist-sdl-nl"])
+def test_a_one_model_sweep_is_a_train_run_to_the_last_bit(tmp_path, preset):
+    # K = 1 goes through the same loop as train, with single (not stacked) models
+    config = make_config(preset, hidden_dim=64, **{**SMALL, "epochs": 2})
+    (swept,) = sweep([config], tmp_path / "sweep", progress=False)
+    trained = train(config, tmp_path / "train", progress=False)
+
+    def rows(history):
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+    assert rows(swept.history) == rows(trained.history)
+    assert swept.metrics == trained.metrics | {
+        "sweep_models": 1,
+        "seconds": swept.metrics["seconds"],
+    }
+    on_disk = load_run(tmp_path / "sweep" / f"lam{config.lam:g}_seed{config.seed}")
+    assert rows(on_disk.history) == rows(load_run(tmp_path / "train").history)
+    for model in ("decoder", "encoder"):
+        a, b = getattr(swept, model).state_dict(), getattr(trained, model).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in b)
+        c = getattr(on_disk, model).state_dict()
+        assert all(torch.equal(c[k], b[k].cpu()) for k in b)

@@ -1,4 +1,4 @@
-"""Training loop, presets, checkpoints and resume (sparselab.train)."""
+"""Training loop, presets, checkpoints and resume (sparselab.runs)."""
 
 import dataclasses
 import math
@@ -10,20 +10,20 @@ import torch
 from sparselab.energy import energy
 from sparselab.evaluate import encode_decode
 from sparselab.metrics import psnr
-from sparselab.solvers import fista
-from sparselab.train import (
+from sparselab.runs import (
     PRESETS,
     TrainConfig,
-    _frozen,
-    _optimizers,
-    _stall_message,
     build_models,
     load_run,
     load_split,
     make_config,
-    resolve_device,
     train,
 )
+from sparselab.runs.loop import frozen_shares as _frozen
+from sparselab.runs.loop import optimizers as _optimizers
+from sparselab.runs.trainer import stall_message as _stall_message
+from sparselab.solvers import fista
+from sparselab.util.device import resolve_device
 
 SMALL = dict(n_train=1000, n_val=500, n_test=500, device="cpu")
 
@@ -236,7 +236,7 @@ def test_models_are_seeded():
 
 
 def test_learning_rate_halving_for_the_nl_decoder():
-    from sparselab.train import _decoder_lr
+    from sparselab.runs.loop import decoder_lr as _decoder_lr
 
     config = PRESETS["mnist-vdl-nl"]
     assert [_decoder_lr(config, e) for e in (0, 29, 30, 59, 60)] == [
@@ -257,7 +257,7 @@ def test_history_csv_keeps_columns_added_by_a_newer_version():
     import csv
     import io
 
-    from sparselab.train import _history_csv
+    from sparselab.runs.store import history_csv as _history_csv
 
     text = _history_csv([{"epoch": 1, "a": 0.5}, {"epoch": 2, "a": 0.25, "b": 3.0}])
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -277,16 +277,16 @@ def test_stall_message_tells_a_stall_from_a_slow_start():
 
 
 def test_train_warns_once_when_fista_stalls(monkeypatch):
-    import sparselab.train as tr
+    import sparselab.runs.loop as tr
 
     steps = iter([40.0, 12.0, 150.0, 195.0, 200.0, 200.0])
-    train_epoch = tr._train_epoch
+    train_epoch = tr.train_epoch
 
     def scripted(*args, **kwargs):  # the real epoch, with the step counts of a stalling run
         (stats,) = train_epoch(*args, **kwargs)
         return [stats | {"fista_iter": next(steps)}]
 
-    monkeypatch.setattr(tr, "_train_epoch", scripted)
+    monkeypatch.setattr(tr, "train_epoch", scripted)
     sizes = dict(n_train=500, n_val=250, n_test=250, epochs=6, device="cpu")
     with pytest.warns(RuntimeWarning, match="epoch 4: .*195 of max_iter=200") as caught:
         result = train(make_config("mnist-sdl", **sizes), progress=False)
@@ -330,7 +330,7 @@ def test_frozen_counts_the_weights_adam_no_longer_moves():
 
 
 def test_frozen_counts_each_model_of_a_sweep_apart():
-    from sparselab.sweep import build_stacked
+    from sparselab.runs.config import build_stacked
 
     configs = [make_config("mnist-vdl-nl", hidden_dim=16, lam=lam) for lam in (0.01, 0.02)]
     decoder, encoder = build_stacked(configs)
@@ -351,7 +351,7 @@ def test_train_stops_before_diverged_codes_make_the_weights_nan(tmp_path):
 
 
 def test_history_records_the_largest_code_and_no_frozen_weight(monkeypatch):
-    import sparselab.train as tr
+    import sparselab.runs.loop as tr
 
     seen, infer = [], tr.infer
 
@@ -369,10 +369,10 @@ def test_history_records_the_largest_code_and_no_frozen_weight(monkeypatch):
 
 
 def test_train_warns_once_when_weights_freeze(monkeypatch):
-    import sparselab.train as tr
+    import sparselab.runs.loop as tr
 
     shares = iter([0.0, 0.02, 0.03])
-    monkeypatch.setattr(tr, "_frozen", lambda *args: [next(shares)])  # as a diverging run's
+    monkeypatch.setattr(tr, "frozen_shares", lambda *args: [next(shares)])  # as a diverging run's
     sizes = dict(n_train=500, n_val=250, n_test=250, epochs=3, device="cpu")
     with pytest.warns(RuntimeWarning, match=r"epoch 2: 2 % of the weights no longer train"):
         result = train(make_config("mnist-sdl", **sizes), progress=False)

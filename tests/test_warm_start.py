@@ -1,10 +1,10 @@
 import pytest
 import torch
 
+from sparselab.book.warm_start import warm_start_steps
 from sparselab.models import LinearDictionary, LISTAEncoder
+from sparselab.runs import make_config
 from sparselab.solvers import fista
-from sparselab.train import make_config
-from sparselab.warm_start import warm_start_steps
 
 
 def _setup():

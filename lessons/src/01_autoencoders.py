@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import sparselab
-from sparselab.checks import check_autoencoder_forward, check_reconstruction
+from sparselab.checks.autoencoders import check_autoencoder_forward, check_reconstruction
 from sparselab.energy import reconstruction
 
 x = sparselab.load_mnist("train", n=2000).x  # (2000, 784), normalised pixels

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import sparselab
-from sparselab.checks import check_collapse, check_energy
+from sparselab.checks.l1_collapse import check_collapse, check_energy
 
 x = sparselab.load_mnist("train", n=2000).x  # (2000, 784)
 

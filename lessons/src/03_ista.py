@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import sparselab
-from sparselab.checks import check_ista_step, check_lipschitz, check_soft_threshold
+from sparselab.checks.ista import check_ista_step, check_lipschitz, check_soft_threshold
 
 x = sparselab.load_mnist("train", n=250).x  # (250, 784)
 

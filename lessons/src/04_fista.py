@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import sparselab
-from sparselab.checks import check_fista, check_fista_momentum
+from sparselab.checks.fista import check_fista, check_fista_momentum
 
 x = sparselab.load_mnist("train", n=250).x  # (250, 784)
 

@@ -18,7 +18,7 @@
 import torch
 
 import sparselab
-from sparselab.checks import check_hinge_grad, check_variance_hinge
+from sparselab.checks.variance_hinge import check_hinge_grad, check_variance_hinge
 from sparselab.metrics import dead_components
 
 # %% [markdown]

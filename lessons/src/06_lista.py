@@ -14,7 +14,7 @@
 import torch
 
 import sparselab
-from sparselab.checks import check_lista_forward, check_lista_from_dictionary
+from sparselab.checks.lista import check_lista_forward, check_lista_from_dictionary
 
 # %% [markdown]
 # ## Exercise 1: the forward pass

@@ -17,7 +17,7 @@ import torch
 
 import sparselab
 from sparselab.atoms import component_images
-from sparselab.checks import check_component_image, check_mlp_decoder
+from sparselab.checks.multilayer_decoders import check_component_image, check_mlp_decoder
 
 # %% [markdown]
 # ## Exercise 1: the forward pass

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sparselab import patches
-from sparselab.checks import check_lcn
+from sparselab.data import patches
+from sparselab.checks.natural_patches import check_lcn
 
 # %% [markdown]
 # The window and the valid correlation are given (sparselab's `patches.lcn` does the same with two

@@ -18,11 +18,11 @@ import matplotlib.pyplot as plt
 import torch
 
 import sparselab as sl
-from sparselab.checks import check_few_per_class, check_psnr
+from sparselab.checks.downstream import check_few_per_class, check_psnr
 from sparselab.evaluate import train_classifier
 from sparselab.metrics import psnr as sparselab_psnr
-from sparselab.reproduce import load_results
-from sparselab.train import PRESETS
+from sparselab.runs.results import load_results
+from sparselab.runs import PRESETS
 
 # %% [markdown]
 # ## Exercise 1: PSNR in pixel space

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from sparselab import plots
-from sparselab.checks import check_above_curve, check_psnr_at
-from sparselab.reproduce import curve_at, load_results, sparsity_curve, summarize
+from sparselab.book import paper_plots
+from sparselab.checks.reproducing_the_paper import check_above_curve, check_psnr_at
+from sparselab.runs.results import curve_at, load_results, sparsity_curve, summarize
 
 # %% [markdown]
 # ## Exercise 1: a curve's PSNR at a given sparsity
@@ -82,7 +82,7 @@ for model in ("VDL", "SDL-NL", "VDL-NL"):
     shown = ", ".join("outside" if math.isnan(g) else f"{g:+.2f}" for g in gaps)
     verdict = above_curve(curves[model], curves["SDL"]) if done else "(your above_curve)"
     print(f"{model:<7} gaps to SDL at equal sparsity (dB): {shown}; above SDL: {verdict}")
-fig = plots.plot_sparsity_psnr(curves, title="MNIST: test PSNR against sparsity")
+fig = paper_plots.plot_sparsity_psnr(curves, title="MNIST: test PSNR against sparsity")
 plt.show()
 
 # %% [markdown]

@@ -1,6 +1,6 @@
-"""``python -m sparselab <command> ...``: each command lives in the module that does the work.
+"""Floor 5, the command line: ``python -m sparselab <command> ...``, one module a command.
 
-Every command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Bad arguments give
+Each turns options into a call of the library below it. Every command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Bad arguments give
 one clear line on stderr and exit status 2, and touch nothing on disk; a training run that diverges
 (``FloatingPointError``) gives one line and exit status 1, its run folder kept as it was.
 """
@@ -11,13 +11,16 @@ import argparse
 import importlib
 import sys
 
-# command -> (module, one-line help); modules are imported only when their command runs
+# command -> (module, one-line help)
 COMMANDS = {
-    "train": ("sparselab.train", "train one model from a preset"),
-    "evaluate": ("sparselab.evaluate", "evaluate a trained run (denoising, classification)"),
-    "patches": ("sparselab.patches", "build an LCN patch dataset from a folder of images"),
-    "sweep": ("sparselab.sweep", "train several models (seeds x lam) in one batched pass"),
-    "reproduce": ("sparselab.reproduce", "run the paper's grids and write the book's artifacts"),
+    "train": ("sparselab.cli.train", "train one model from a preset"),
+    "evaluate": ("sparselab.cli.evaluate", "evaluate a trained run (denoising, classification)"),
+    "patches": ("sparselab.cli.patches", "build an LCN patch dataset from a folder of images"),
+    "sweep": ("sparselab.cli.sweep", "train several models (seeds x lam) in one batched pass"),
+    "reproduce": (
+        "sparselab.cli.reproduce",
+        "run the paper's grids and write the book's artifacts",
+    ),
 }
 
 
@@ -27,7 +30,8 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sparselab", description=__doc__.splitlines()[0]
+        prog="python -m sparselab",
+        description="sparse coding with multi-layer decoders: train, evaluate, reproduce",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     available = {}

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..runs.loop import infer
 from .plots import model_color
-from .train import infer
 
 __all__ = ["warm_start_steps", "plot_warm_start", "warm_start_explorer"]
 
@@ -19,7 +19,7 @@ def warm_start_steps(
     decoder: nn.Module, encoder: nn.Module, y: Tensor, config, *, gamma: float | None = None
 ) -> dict[str, Tensor]:
     """FISTA steps per sample, (B,) each, on y: (B, P) with the energy and step of ``config`` (a
-    :class:`~sparselab.train.TrainConfig`), the encoder term's target ``E(y)`` and weight ``gamma``
+    :class:`~sparselab.runs.config.TrainConfig`), the encoder term's target ``E(y)`` and weight ``gamma``
     (None: ``config.gamma``), started from zero ("cold") and from ``E(y)`` ("warm")."""
     if y.ndim != 2:
         raise ValueError(f"y must be (B, P); got {tuple(y.shape)}")

@@ -19,16 +19,13 @@ dropped. Since ``m`` and ``d`` are stored, the crop is recovered exactly:
 ``pixel_offset = 0.259 m + 0.457``.
 
 Splits are made by source image (no image feeds two splits), everything is seeded. The default
-source is BSDS500 (``$SPARSELAB_DATA/bsds500/images``, else downloaded from the official archive).
+source is BSDS500 (:mod:`sparselab.data.bsds500`).
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,16 +34,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import DataError, cache_dir, data_dir
-from .progress import progress as progress_bar
-from .train import resolve_device
+from ..util.device import resolve_device
+from ..util.files import atomic_write
+from ..util.progress import progress as progress_bar
+from .mnist import DataError
 
 __all__ = [
     "PATCH_MEAN",
     "PATCH_STD",
     "LCNResult",
     "PatchSet",
-    "bsds500_images_dir",
     "build_patches",
     "find_images",
     "gaussian_window",
@@ -65,11 +62,6 @@ FLOOR_GROUP = 250  # crops whose mean local std floors the divisor (the paper's 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 FORMAT_VERSION = 1
-
-BSDS500_URL = (
-    "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/BSR/BSR_bsds500.tgz"
-)
-BSDS500_MEMBER_PREFIX = "BSR/BSDS500/data/"  # images/{train,val,test}/*.jpg in the archive
 
 _CHUNK = 20_000  # crops gathered (and shuffled across images) before LCN: 54 MB as uint8
 _LCN_BATCH = 8 * FLOOR_GROUP  # crops per conv2d call (and per progress update)
@@ -393,14 +385,12 @@ def save_patches(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
     path = Path(path).expanduser()
     if path.suffix != ".npz":
         raise ValueError(f"path must end with .npz; got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial.npz")
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to a name
+            np.savez(f, **arrays)
+
+    return atomic_write(path, write)
 
 
 def load_patches(split: str, *, path: str | Path, n: int | None = None) -> PatchSet:
@@ -452,124 +442,3 @@ def _read(path: str | Path, keys: list[str]) -> tuple[dict, list[np.ndarray]]:
             return json.loads(str(f["params"])), [f[key] for key in keys]
     except (OSError, ValueError, KeyError) as err:
         raise DataError(f"{path} is not a patch file of this version ({err})") from None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _bsds500_sums() -> dict[str, str]:
-    """``images/<split>/<name>.jpg`` -> SHA-256, from the list shipped with the package."""
-    text = (Path(__file__).with_name("bsds500_sha256.txt")).read_text()
-    return {name: digest for digest, name in (line.split() for line in text.splitlines() if line)}
-
-
-def bsds500_images_dir() -> Path:
-    """The BSDS500 image folder: ``$SPARSELAB_DATA/bsds500/images`` when it exists, else the
-    official archive, downloaded once with pooch into ``sparselab.data.cache_dir()`` and
-    extracted (images only).
-
-    No official checksum of the archive is published, so the archive is fetched without one and
-    the 500 extracted images are checked instead, file by file, against the SHA-256 sums shipped
-    with the package (``sparselab/bsds500_sha256.txt``).
-    """
-    root = data_dir()
-    if root is not None and (root / "bsds500" / "images").is_dir():
-        return root / "bsds500" / "images"
-    sums = _bsds500_sums()
-    base = cache_dir() / "bsds500"
-    images = base / "BSR_bsds500" / BSDS500_MEMBER_PREFIX / "images"
-    if not all((images.parent / name).is_file() for name in sums):
-        import pooch
-
-        try:
-            pooch.retrieve(
-                BSDS500_URL,
-                known_hash=None,  # no official hash: the extracted images are verified below
-                fname="BSR_bsds500.tgz",
-                path=base,
-                processor=pooch.Untar(
-                    members=[BSDS500_MEMBER_PREFIX + name for name in sums],
-                    extract_dir="BSR_bsds500",
-                ),
-                progressbar=False,
-            )
-        except Exception as err:  # network down, bad archive: one message
-            where = "$SPARSELAB_DATA/bsds500/images" + (f" ({root})" if root else " (unset)")
-            raise DataError(
-                f"BSDS500 is not in {where} and could not be downloaded from {BSDS500_URL} "
-                f"({type(err).__name__}: {err}). Pass --images DIR or check your connection."
-            ) from None
-    bad = [
-        name
-        for name, digest in sums.items()
-        if not (images.parent / name).is_file() or _sha256(images.parent / name) != digest
-    ]
-    if bad:
-        raise DataError(
-            f"{len(bad)} BSDS500 image(s) under {images} are missing or differ from the official "
-            f"files (SHA-256), e.g. {bad[0]}: delete {base} and run again"
-        )
-    return images
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``python -m sparselab patches``."""
-    parser.add_argument(
-        "--images",
-        type=Path,
-        default=None,
-        help="folder of JPEG/PNG images, searched recursively (default: "
-        "$SPARSELAB_DATA/bsds500/images, downloaded from the official BSDS500 archive if absent)",
-    )
-    parser.add_argument("--out", type=Path, required=True, help="output file (.npz)")
-    parser.add_argument("--n-train", type=int, default=200_000, help="default: 200000 (paper)")
-    parser.add_argument("--n-val", type=int, default=20_000, help="default: 20000 (paper)")
-    parser.add_argument("--n-test", type=int, default=20_000, help="default: 20000 (paper)")
-    parser.add_argument("--seed", type=int, default=0, help="default: 0")
-    parser.add_argument(
-        "--device", default=None, help="where LCN runs: cpu, cuda (default: cuda when available)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Build the patches and write ``args.out``; bad input raises ``UsageError`` (nothing
-    written)."""
-    import time
-
-    from .cli import UsageError
-
-    if args.out.suffix != ".npz":
-        raise UsageError(f"--out must end with .npz; got {str(args.out)!r}")
-    for name in ("n_train", "n_val", "n_test", "seed"):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 0; got {getattr(args, name)}")
-    if args.device is not None:
-        try:
-            resolve_device(args.device)
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    start = time.perf_counter()
-    try:
-        images = args.images if args.images is not None else bsds500_images_dir()
-        arrays = build_patches(
-            images,
-            n_train=args.n_train,
-            n_val=args.n_val,
-            n_test=args.n_test,
-            seed=args.seed,
-            device=args.device,
-            progress=not args.no_progress,
-        )
-    except (DataError, ValueError) as err:
-        raise UsageError(str(err)) from None
-    try:
-        path = save_patches(arrays, args.out)
-    except OSError as err:
-        raise UsageError(f"cannot write {args.out}: {err}") from None
-    sizes = ", ".join(
-        f"{s} {len(arrays[f'{s}_x'])} from {len(arrays[f'{s}_files'])} images" for s in SPLITS
-    )
-    print(f"wrote {path} ({sizes}) in {time.perf_counter() - start:.1f} s")
-    return 0

@@ -15,10 +15,10 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 
-from .data import MNIST_MEAN, MNIST_STD
-from .metrics import psnr, zero_fraction
+from ..data import MNIST_MEAN, MNIST_STD
+from ..metrics import psnr, zero_fraction
+from ..solvers import fista, ista, lipschitz_constant
 from .plots import model_color, plot_convergence
-from .solvers import fista, ista, lipschitz_constant
 
 __all__ = [
     "LambdaState",

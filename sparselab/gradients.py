@@ -1,0 +1,131 @@
+r"""The smooth part of the energy of Method §2, as the gradient step of proximal gradient methods.
+
+.. math::
+
+    f(Z) = \sum_i \tfrac{1}{P}\|y_i - D(z_i)\|^2 + \tfrac{\gamma}{L}\|z_i - e_i\|^2
+         + \beta \sum_j \mathrm{relu}(T - s_j(Z))^2, \qquad v \mapsto v - \eta \nabla f(v)
+
+:func:`gradient_step` builds that map once per batch, in the cheapest form each decoder allows: an
+affine map ``v S + c`` for a :class:`~sparselab.models.LinearDictionary` (``S`` and ``c`` computed
+once), the MLP's gradient written out, batched products for K stacked models, and autograd for any
+other module. The hinge's closed-form gradient (:func:`~sparselab.energy.variance_hinge_grad`)
+couples the samples of a batch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .energy import variance_hinge_grad
+from .models import LinearDictionary, MLPDecoder
+from .stacked import StackedLinearDictionary, StackedMLPDecoder
+
+__all__ = ["gradient_step", "put_rows"]
+
+
+def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, z_target):
+    """Returns the map ``v -> v - eta grad f(v)`` for the smooth part f of the energy; v: (B, L)
+    (or (K, B, L) with a stacked decoder). For a decoder that is not linear it also takes
+    ``(v, rows)``: only those rows (n,) of the result (rows (K, n): n rows of each model), the
+    hinge's statistics still over all of v."""
+    P, L = y.shape[-1], decoder.code_dim
+    if isinstance(decoder, StackedLinearDictionary):  # the affine step of each model, batched
+        W = decoder.weight.detach()
+        eye = torch.eye(L, dtype=W.dtype, device=W.device)
+        S = torch.baddbmm(
+            eye - (2.0 * eta * gamma / L) * eye, W.transpose(1, 2), W, alpha=-2.0 * eta / P
+        )
+        c = eta * ((2.0 / P) * torch.bmm(y, W) + (2.0 * gamma / L) * z_target)
+
+        def smooth_step(v: Tensor) -> Tensor:
+            return torch.baddbmm(c, v, S)
+    elif isinstance(decoder, LinearDictionary):
+        # f is quadratic (but for the hinge): the step is affine, v S + c, with S and c computed
+        # once per batch, so a step costs one (B, L) x (L, L) product (LISTA's form, chapter 6).
+        W = decoder.weight.detach()
+        A = (2.0 / P) * (W.T @ W) + (2.0 * gamma / L) * torch.eye(L, dtype=W.dtype, device=W.device)
+        S = torch.eye(L, dtype=W.dtype, device=W.device) - eta * A
+        c = eta * ((2.0 / P) * (y @ W) + (2.0 * gamma / L) * z_target)
+
+        def smooth_step(v: Tensor) -> Tensor:
+            return torch.addmm(c, v, S)
+    else:
+        if isinstance(decoder, StackedMLPDecoder):
+            grad_rec = _stacked_mlp_grad(decoder)
+        elif isinstance(decoder, MLPDecoder):
+            grad_rec = _mlp_grad(decoder)
+        else:
+            grad_rec = _autograd(decoder)
+
+        def smooth_step(v: Tensor, rows: Tensor | None = None) -> Tensor:
+            if rows is None:
+                v_rows, y_rows, e_rows = v, y, z_target
+            else:
+                v_rows, y_rows, e_rows = (_take(t, rows) for t in (v, y, z_target))
+            g = grad_rec(v_rows, y_rows)
+            if gamma > 0:
+                g = g + (2.0 * gamma / L) * (v_rows - e_rows)
+            return v_rows - eta * g
+
+    if beta == 0:
+        return smooth_step
+
+    def step(v: Tensor, *rows: Tensor) -> Tensor:
+        hinge = variance_hinge_grad(v, beta, T)  # couples the batch: from every sample's code
+        return smooth_step(v, *rows).add_(_take(hinge, rows[0]) if rows else hinge, alpha=-eta)
+
+    return step
+
+
+def _take(t: Tensor, rows: Tensor) -> Tensor:
+    """The rows of t: (B, .) at rows: (n,), or of each model of t: (K, B, .) at rows: (K, n)."""
+    if rows.ndim == 1:
+        return t[rows]
+    return t.gather(1, rows[..., None].expand(-1, -1, t.shape[-1]))
+
+
+def put_rows(t: Tensor, rows: Tensor, values: Tensor) -> Tensor:
+    """A copy of t with ``_take(t, rows)`` replaced by values."""
+    if rows.ndim == 1:
+        return t.index_copy(0, rows, values)
+    return t.scatter(1, rows[..., None].expand(-1, -1, t.shape[-1]), values)
+
+
+def _mlp_grad(decoder: MLPDecoder):
+    """Gradient of sum_i (1/P) ||y_i - W2 relu(W1 z_i + b1)||^2 in z, written out (no autograd)."""
+    W1, b1, W2 = (p.detach() for p in (decoder.fc1.weight, decoder.fc1.bias, decoder.fc2.weight))
+
+    def grad(z: Tensor, y: Tensor) -> Tensor:
+        P = y.shape[-1]
+        a = torch.addmm(b1, z, W1.T)
+        r = torch.relu(a) @ W2.T - y
+        return ((2.0 / P) * (r @ W2) * (a > 0)) @ W1
+
+    return grad
+
+
+def _stacked_mlp_grad(decoder: StackedMLPDecoder):
+    """:func:`_mlp_grad` for K models at once: z, y: (K, B, .) with batched products."""
+    W1, b1, W2 = (p.detach() for p in (decoder.W1, decoder.b1, decoder.W2))
+    W1_t, W2_t = W1.transpose(1, 2), W2.transpose(1, 2)
+
+    def grad(z: Tensor, y: Tensor) -> Tensor:
+        P = y.shape[-1]
+        a = torch.baddbmm(b1, z, W1_t)
+        r = torch.bmm(torch.relu(a), W2_t) - y
+        return torch.bmm((2.0 / P) * torch.bmm(r, W2) * (a > 0), W1)
+
+    return grad
+
+
+def _autograd(decoder: nn.Module):
+    """Gradient of the reconstruction term in z by autograd, for any decoder module."""
+
+    def grad(z: Tensor, y: Tensor) -> Tensor:
+        with torch.enable_grad():
+            z = z.detach().requires_grad_(True)
+            loss = (decoder(z) - y).pow(2).sum() / y.shape[-1]
+            return torch.autograd.grad(loss, z)[0]
+
+    return grad
