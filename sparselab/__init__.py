@@ -13,7 +13,7 @@ from .energy import energy, variance_hinge, variance_hinge_grad
 from .models import Autoencoder, LinearDictionary, LISTAEncoder, MLPDecoder
 from .solvers import InferenceResult, fista, ista, lipschitz_constant, soft_threshold
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Autoencoder",
