@@ -1,7 +1,7 @@
 """Print the README's fresh-machine command lines, so that `.ci/run` runs what the README says.
 
-    python tools/readme_commands.py 1   # the first line: install and build the book
-    python tools/readme_commands.py 2   # the second: the tests
+python tools/readme_commands.py 1   # the first line: install and build the book
+python tools/readme_commands.py 2   # the second: the tests
 """
 
 from __future__ import annotations
