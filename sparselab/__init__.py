@@ -15,6 +15,16 @@ from .solvers import InferenceResult, fista, ista, lipschitz_constant, soft_thre
 
 __version__ = "0.2.0"
 
+
+def __getattr__(name: str):
+    # the runs layer loads on first use: `import sparselab` stays the maths and the data
+    if name == "load_pretrained":
+        from .runs.pretrained import load_pretrained
+
+        return load_pretrained
+    raise AttributeError(f"module 'sparselab' has no attribute {name!r}")
+
+
 __all__ = [
     "Autoencoder",
     "InferenceResult",
@@ -26,6 +36,7 @@ __all__ = [
     "ista",
     "lipschitz_constant",
     "load_mnist",
+    "load_pretrained",
     "mnist_denormalize",
     "mnist_normalize",
     "soft_threshold",

@@ -75,7 +75,7 @@ def _decayed_biases(decoder, encoder) -> tuple[Tensor | None, Tensor]:
 
 def optimizers(config, decoder, encoder) -> tuple[torch.optim.Adam, torch.optim.Adam]:
     """Adam for the decoder and for the encoder (single or stacked); weight decay only on the
-    biases of :func:`_decayed_biases` (own parameter groups)."""
+    biases of ``_decayed_biases`` (own parameter groups)."""
     dec_bias, enc_bias = _decayed_biases(decoder, encoder)
 
     def groups(model: nn.Module, bias: Tensor | None, wd: float) -> list[dict]:

@@ -7,7 +7,7 @@ loads (chapter 10).
     python -m sparselab reproduce mnist --seeds 5 --stacked   # each model's runs in one pass (GPU)
 
 Each (preset, lam, seed) trains into ``runs/reproduce/<data>/<preset>/lam<lam>/seed<seed>`` with
-:func:`sparselab.runs.train`; a finished run is skipped and an interrupted one resumed, so the grid
+:func:`~sparselab.runs.trainer.train`; a finished run is skipped and an interrupted one resumed, so the grid
 can be stopped and restarted at will. A run the results' manifest already records, trained as asked,
 is skipped too when its run folder is not here (another machine made it): adding seeds to a grid
 trains only the new ones. Artifacts go to ``book/results/<data>/``: per run the metrics,
@@ -104,7 +104,7 @@ def _run_one(config, run_dir: Path, progress: bool, allow_tf32: bool) -> None:
 
 
 def _run_stacked(configs, run_dirs: list[Path], progress: bool, allow_tf32: bool) -> None:
-    """Train the unfinished runs of one preset in one batched pass (:func:`sparselab.runs.sweep`)
+    """Train the unfinished runs of one preset in one batched pass (:func:`~sparselab.runs.trainer.sweep`)
     and file each model in its run folder as :func:`train` would. The sweep lives beside the run
     folders, named by what it trains, so an interrupted one resumes and a finished one extends."""
     todo = [(c, d) for c, d in zip(configs, run_dirs, strict=True) if not _done(c, d)]
@@ -202,10 +202,10 @@ def reproduce(
     ``manifest.json``; returns the manifest's entries.
 
     stacked: train the unfinished runs of each model (all its lam and seeds) in one batched pass
-    (:func:`sparselab.runs.sweep`; the same numbers, several models per step: what fills a GPU);
+    (:func:`~sparselab.runs.trainer.sweep`; the same numbers, several models per step: what fills a GPU);
     otherwise one run after another, seed 0 of the whole grid first. retrain: train again (and
     replace) the runs the manifest records without a run folder here. A run that diverges
-    (:func:`sparselab.runs.train`'s ``FloatingPointError``) does not stop the grid: the others
+    (:func:`~sparselab.runs.trainer.train`'s ``FloatingPointError``) does not stop the grid: the others
     run and are recorded, then a ``FloatingPointError`` names every run that diverged."""
     overrides = dict(overrides or {})
     points = plan(data, models=models, lams=lams, seeds=seeds)
