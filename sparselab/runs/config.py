@@ -48,14 +48,17 @@ class TrainConfig:
     ``"cpu"`` or ``"cuda"``.
     """
 
+    # what is trained on, and the models
     data: str = "mnist"
     decoder: str = "linear"
     code_dim: int = 128
     hidden_dim: int = 1024
+    # the energy (Method §2)
     lam: float = 0.02
     beta: float = 10.0
     T: float = 0.5
     gamma: float = 5.0
+    # FISTA's step, the optimisers and the schedule
     eta: float = 0.5
     lr_decoder: float = 3e-4
     lr_encoder: float = 1e-4
@@ -64,12 +67,14 @@ class TrainConfig:
     wd_bias_encoder: float = 0.0
     anneal_every: int = 0
     anneal_factor: float = 0.5
+    # epochs, batches, FISTA's stopping rule, the encoder's depth, the seed
     epochs: int = 200
     batch_size: int = 250
     max_iter: int = 200
     tol: float = 1e-3
     n_iter_lista: int = 3
     seed: int = 31
+    # subsets of the splits, the patch file, where to run
     n_train: int | None = None
     n_val: int | None = None
     n_test: int | None = None
