@@ -10,6 +10,7 @@ at, one concept a module (``energy``, ``models``, ``stacked``, ``gradients``, ``
 
 from .data import load_mnist, mnist_denormalize, mnist_normalize
 from .energy import energy, variance_hinge, variance_hinge_grad
+from .gradients import curvature
 from .models import Autoencoder, LinearDictionary, LISTAEncoder, MLPDecoder
 from .solvers import InferenceResult, fista, ista, lipschitz_constant, soft_threshold
 
@@ -31,6 +32,7 @@ __all__ = [
     "LISTAEncoder",
     "LinearDictionary",
     "MLPDecoder",
+    "curvature",
     "energy",
     "fista",
     "ista",
