@@ -110,6 +110,9 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         help="submitit's folder: job logs, pickles and jobs.json, to re-attach (default: %(default)s)",
     )
     jobs.add_argument("--dry-run", action="store_true", help="print the plan; submit nothing")
+    jobs.add_argument(
+        "--poll-seconds", type=float, default=10.0, help="how often to check the jobs (default 10)"
+    )
     jobs.add_argument("--local-jobs", type=int, help="local: jobs at once (default cores // cpus)")
     jobs.add_argument("--slurm-partition", help="partition (default: the cluster's)")
     jobs.add_argument(
@@ -194,7 +197,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         try:
             manifest = reproduce_jobs(
-                args.data, executor=args.executor, options=options, jobs_dir=args.jobs_dir, **kw
+                args.data,
+                executor=args.executor,
+                options=options,
+                jobs_dir=args.jobs_dir,
+                poll_s=args.poll_seconds,
+                **kw,
             )
         except JobsFailed as err:
             print(

@@ -81,13 +81,10 @@ def check_executor(executor: str, options: JobOptions, *, dry_run: bool = False)
     known to ``sinfo`` (a dry run needs neither)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
-    for name in ("cpus", "time_min", "array_parallelism"):
-        if (getattr(options, name) or 1) < 1:
-            raise ValueError(f"{name} must be >= 1; got {getattr(options, name)}")
-    if options.gpus < 0:
-        raise ValueError(f"gpus must be >= 0; got {options.gpus}")
-    if options.local_jobs is not None and options.local_jobs < 1:
-        raise ValueError(f"local_jobs must be >= 1; got {options.local_jobs}")
+    for name in ("cpus", "time_min", "local_jobs", "array_parallelism", "gpus"):
+        value, least = getattr(options, name), 0 if name == "gpus" else 1
+        if value is not None and value < least:
+            raise ValueError(f"{name} must be >= {least}; got {value}")
     if executor == "inline":
         return
     if importlib.util.find_spec("submitit") is None:
@@ -351,6 +348,11 @@ def reproduce_jobs(
             ids[_key(g)] = {"job_id": job.job_id, "fingerprint": _fingerprint(g)}
         _save_jobs(jobs_dir, ids)  # before waiting: a driver killed from here on re-attaches
 
+    print(
+        f"{data}: {len(groups)} jobs to wait for: {len(watched)} re-attached, "
+        f"{len(pending)} to submit ({executor}, logs in {jobs_dir})",
+        file=sys.stderr,
+    )
     at_once = len(pending)
     if executor == "local":
         at_once = options.local_jobs or max(1, (os.cpu_count() or 1) // options.cpus)
