@@ -360,7 +360,9 @@ def reproduce_jobs(
         submit(pending[:at_once])
         pending = pending[at_once:]
     failures, missing, n_done = [], {}, 0
-    bar = progress_bar(total=len(groups), enabled=progress, desc=f"{data} jobs", leave=True)
+    bar = progress_bar(
+        total=len(groups), enabled=progress, desc=f"{data} jobs", unit="job", leave=True
+    )
     with bar:
         while watched:
             if executor == "slurm":
