@@ -353,12 +353,16 @@ def reproduce_jobs(
         f"{len(pending)} to submit ({executor}, logs in {jobs_dir})",
         file=sys.stderr,
     )
-    at_once = len(pending)
-    if executor == "local":
-        at_once = options.local_jobs or max(1, (os.cpu_count() or 1) // options.cpus)
-    if pending:
-        submit(pending[:at_once])
-        pending = pending[at_once:]
+    at_once = options.local_jobs or max(1, (os.cpu_count() or 1) // options.cpus)  # local
+
+    def top_up() -> None:  # SLURM gets every job at once (one array); local, at_once at a time
+        nonlocal pending
+        free = len(pending) if executor == "slurm" else at_once - len(watched)
+        if pending and free > 0:
+            submit(pending[:free])
+            pending = pending[free:]
+
+    top_up()
     failures, missing, n_done = [], {}, 0
     bar = progress_bar(
         total=len(groups), enabled=progress, desc=f"{data} jobs", unit="job", leave=True
@@ -372,6 +376,7 @@ def reproduce_jobs(
                 outcome, value = _outcome(job, group)
                 if outcome == "none" and alive(job):
                     running += 1
+                    missing.pop(key, None)
                     continue
                 if outcome == "none":  # gone without a result: wait a poll (requeue, slow disk)
                     missing[key] = missing.get(key, 0) + 1
@@ -395,10 +400,7 @@ def reproduce_jobs(
                 else:
                     failures.append(value)
                     bar.write(value, file=sys.stderr)
-            if executor == "local" and pending and len(watched) < at_once:
-                free = at_once - len(watched)
-                submit(pending[:free])
-                pending = pending[free:]
+            top_up()
             bar.set_postfix_str(
                 f"done {n_done}, running {running}, "
                 f"pending {len(watched) - running + len(pending)}, failed {len(failures)}"
