@@ -37,6 +37,7 @@ from torch import Tensor
 from ..util.device import resolve_device
 from ..util.files import atomic_write
 from ..util.progress import progress as progress_bar
+from ..util.validate import check_int
 from .mnist import DataError
 
 __all__ = [
@@ -181,14 +182,33 @@ def read_image(path: Path) -> np.ndarray:
     return np.asarray(im.resize(size, Image.Resampling.BILINEAR))
 
 
-def _assign_images(n_images: int, counts: dict[str, int], rng: np.random.Generator) -> dict:
-    """Seeded partition of image indices into splits, sizes proportional to the patch counts
-    (every split that wants patches gets at least one image)."""
-    wanted = [s for s in SPLITS if counts[s] > 0]
+def _unreadable(files: list[Path]) -> list[Path]:
+    """The files among ``files`` that :func:`read_image` cannot decode."""
+    bad = []
+    for f in files:
+        try:
+            read_image(f)
+        except DataError:
+            bad.append(f)
+    return bad
+
+
+def _assign_images(files: list[Path], counts: dict[str, int], rng: np.random.Generator) -> dict:
+    """Seeded partition of the indices of ``files`` into splits, sizes proportional to the patch
+    counts (every split that wants patches gets at least one image)."""
+    n_images, wanted = len(files), [s for s in SPLITS if counts[s] > 0]
     if n_images < len(wanted):
+        need = f"{len(wanted)} splits ({', '.join(wanted)}) need patches"
+        bad = _unreadable(files)  # fewer files than splits: cheap to look at each
+        if bad:
+            raise DataError(
+                f"{len(bad)} of the {n_images} image file(s) found could not be read as images "
+                f"({', '.join(str(f) for f in bad)}): remove or replace them; {need}, one "
+                "readable image each at least"
+            )
         raise DataError(
-            f"{n_images} image(s) found but {len(wanted)} splits ({', '.join(wanted)}) need "
-            "patches, and no image may feed two splits: add images or ask for fewer splits"
+            f"{n_images} image(s) found but {need}, and no image may feed two splits: add "
+            "images or ask for fewer splits"
         )
     total = sum(counts[s] for s in wanted)
     sizes = {s: max(1, round(n_images * counts[s] / total)) for s in wanted}
@@ -310,18 +330,15 @@ def build_patches(
     readable images, an unreadable image or too few patches.
     """
     counts = {"train": n_train, "val": n_val, "test": n_test}
-    for split, n in counts.items():
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"n_{split} must be an integer >= 0; got {n!r}")
+    counts = {split: check_int(f"n_{split}", n, low=0) for split, n in counts.items()}
     if sum(counts.values()) == 0:
         raise ValueError("n_train, n_val and n_test are all 0: ask for some patches")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+    seed = check_int("seed", seed, low=0)
     device = resolve_device(str(device) if device else "auto")
     root = Path(images_dir).expanduser()
     files = find_images(root)
     split_seq, *crop_seqs = np.random.SeedSequence(seed).spawn(1 + len(SPLITS))
-    assignment = _assign_images(len(files), counts, np.random.default_rng(split_seq))
+    assignment = _assign_images(files, counts, np.random.default_rng(split_seq))
     params = {
         "format_version": FORMAT_VERSION,
         "images_dir": str(root),
@@ -403,10 +420,7 @@ def load_patches(split: str, *, path: str | Path, n: int | None = None) -> Patch
         raise ValueError(f"split must be 'train', 'val' or 'test'; got {split!r}")
     params, (x, m, d) = _read(path, [f"{split}_{key}" for key in ("x", "mean", "divisor")])
     if n is not None:
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(x):
-            raise ValueError(
-                f"n must be an integer in [1, {len(x)}] for split {split!r} of {path}; got {n!r}"
-            )
+        n = check_int("n", n, low=1, high=len(x), where=f" for split {split!r} of {path}")
         x, m, d = x[:n], m[:n], d[:n]
     mean, std = params["mean"], params["std"]
     return PatchSet(
