@@ -15,12 +15,24 @@ from .solvers import InferenceResult, fista, ista, lipschitz_constant, soft_thre
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``sparselab.SparseCoding``, imported on first use: it brings in the runs layer, which
+    ``import sparselab`` alone does not load."""
+    if name == "SparseCoding":
+        from .runs.estimator import SparseCoding
+
+        return SparseCoding
+    raise AttributeError(f"module 'sparselab' has no attribute {name!r}")
+
+
 __all__ = [
     "Autoencoder",
     "InferenceResult",
     "LISTAEncoder",
     "LinearDictionary",
     "MLPDecoder",
+    "SparseCoding",
     "energy",
     "fista",
     "ista",

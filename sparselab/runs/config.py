@@ -209,30 +209,37 @@ def preset_overrides(config: TrainConfig, preset: str) -> dict:
 
 
 def build_models(
-    config: TrainConfig, generator: torch.Generator | None = None
+    config: TrainConfig, generator: torch.Generator | None = None, *, input_dim: int = INPUT_DIM
 ) -> tuple[nn.Module, LISTAEncoder]:
     """Decoder (LinearDictionary or MLPDecoder) and LISTA encoder of ``config`` on the CPU, seeded
-    by ``generator`` (default: one seeded with ``config.seed``)."""
+    by ``generator`` (default: one seeded with ``config.seed``), for inputs of ``input_dim``
+    pixels (784 for the config's own data)."""
     if generator is None:
         generator = torch.Generator().manual_seed(config.seed)
     L = config.code_dim
     if config.decoder == "linear":
-        decoder = LinearDictionary(L, INPUT_DIM, generator=generator)
+        decoder = LinearDictionary(L, input_dim, generator=generator)
     else:
-        decoder = MLPDecoder(L, config.hidden_dim, INPUT_DIM, generator=generator)
-    encoder = LISTAEncoder(INPUT_DIM, L, config.n_iter_lista, generator=generator)
+        decoder = MLPDecoder(L, config.hidden_dim, input_dim, generator=generator)
+    encoder = LISTAEncoder(input_dim, L, config.n_iter_lista, generator=generator)
     return decoder, encoder
 
 
-def build_stacked(configs: list[TrainConfig]) -> tuple[nn.Module, nn.Module]:
+def build_stacked(
+    configs: list[TrainConfig], *, input_dim: int = INPUT_DIM
+) -> tuple[nn.Module, nn.Module]:
     """Stacked decoder and encoder of K configs, each model initialised as ``build_models``."""
-    singles = [build_models(c) for c in configs]
+    singles = [build_models(c, input_dim=input_dim) for c in configs]
     return stack_models([d for d, _ in singles]), stack_models([e for _, e in singles])
 
 
-def models_of(configs: list[TrainConfig]) -> tuple[nn.Module, nn.Module]:
+def models_of(
+    configs: list[TrainConfig], *, input_dim: int = INPUT_DIM
+) -> tuple[nn.Module, nn.Module]:
     """The models the loop trains for ``configs``: single ones for one config, stacked for K."""
-    return build_models(configs[0]) if len(configs) == 1 else build_stacked(configs)
+    if len(configs) == 1:
+        return build_models(configs[0], input_dim=input_dim)
+    return build_stacked(configs, input_dim=input_dim)
 
 
 def run_name(config: TrainConfig) -> str:
