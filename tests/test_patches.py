@@ -245,6 +245,23 @@ def test_cli_refuses_an_existing_out_unless_forced(image_tree, tmp_path, capsys)
     assert main(["patches", "--images", str(image_tree), "--out", str(tmp_path), "--force"]) == 2
 
 
+def test_a_run_on_a_patch_file_checks_every_split_first(image_tree, tmp_path):
+    from sparselab.runs import make_config
+    from sparselab.runs.config import check_data
+
+    out = tmp_path / "p.npz"
+    args = ["--images", str(image_tree), "--out", str(out), "--no-progress"]
+    assert main(["patches", *args, "--n-train", "20", "--n-val", "5", "--n-test", "0"]) == 0
+    assert patches.patch_counts(out) == {"train": 20, "val": 5, "test": 0}
+    config = make_config("patches-vdl", patches_file=str(out), n_test=None)
+    with pytest.raises(ValueError, match="^n_test must be at most the 0 test patches of"):
+        check_data(config)
+    with pytest.raises(ValueError, match="^n_val must be at most the 5 val patches of .*got 6$"):
+        check_data(make_config(config, n_val=6))
+    with pytest.raises(DataError, match="does not exist"):
+        check_data(make_config(config, patches_file=str(tmp_path / "none.npz")))
+
+
 def test_rebuild_command_rebuilds_the_same_file(image_tree, tmp_path):
     out = tmp_path / "p.npz"
     args = ["--images", str(image_tree), "--no-progress"]

@@ -7,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..runs import load_split, make_config
+from ..runs import make_config
+from ..runs.config import check_data
 from ..runs.reproduce import MODELS, plan, reproduce
 from ..util.device import resolve_device
 from . import UsageError
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         points = plan(args.data, models=args.models, lams=args.lams, seeds=args.seeds)
         for preset, lam, seed in points:  # every config is checked before anything runs
             make_config(preset, lam=lam, seed=31 + seed, **overrides)
-        load_split(make_config(points[0][0], **overrides), "train")
+        check_data(make_config(points[0][0], **overrides))
         resolve_device(args.device)
     except (ValueError, OSError, RuntimeError) as err:
         raise UsageError(str(err)) from None

@@ -38,6 +38,7 @@ from ..util.device import resolve_device
 from ..util.files import atomic_write
 from ..util.progress import progress as progress_bar
 from ..util.validate import check_int
+from .images import SHORT_SIDE, find_images, read_image, unreadable
 from .mnist import DataError
 
 __all__ = [
@@ -50,18 +51,18 @@ __all__ = [
     "gaussian_window",
     "lcn",
     "load_patches",
+    "patch_counts",
     "read_image",
     "rebuild_command",
     "save_patches",
 ]
 
 PATCH_MEAN, PATCH_STD = 0.457, 0.259  # grayscale ImageNet statistics used by the paper
-SHORT_SIDE, CROP, WINDOW, SIGMA, EPS = 256, 52, 13, 5.0, 1e-4
+CROP, WINDOW, SIGMA, EPS = 52, 13, 5.0, 1e-4
 SIZE = CROP - 2 * (WINDOW - 1)  # 28: the region where both windows (mean, then std) fit
 MIN_STD = 0.5  # patches whose LCN output has a smaller std are dropped
 FLOOR_GROUP = 250  # crops whose mean local std floors the divisor (the paper's loader batch)
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 FORMAT_VERSION = 1
 
 _CHUNK = 20_000  # crops gathered (and shuffled across images) before LCN: 54 MB as uint8
@@ -148,58 +149,13 @@ def lcn(
     return LCNResult(c[inner] / d, m[inner], d)
 
 
-def find_images(folder: str | Path) -> list[Path]:
-    """Every .jpg/.jpeg/.png (any case) under ``folder``, recursively, sorted: a stable order that
-    makes the seeded split independent of the file system."""
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist (or is not a folder)")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise DataError(
-            f"no images (.jpg, .jpeg, .png) under {root}: point --images at a folder of images"
-        )
-    return files
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Grayscale (ITU-R 601-2 luma), short side resized to 256 (bilinear, antialiased, as the
-    paper's torchvision ``Resize(256)``): (H, W) uint8."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L")
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise DataError(
-            f"cannot read image {path}: {err}. Remove or replace the file and run again."
-        ) from None
-    w, h = im.size
-    # torchvision's rule: the long side is truncated, not rounded
-    size = (
-        (SHORT_SIDE, int(SHORT_SIDE * h / w)) if w <= h else (int(SHORT_SIDE * w / h), SHORT_SIDE)
-    )
-    return np.asarray(im.resize(size, Image.Resampling.BILINEAR))
-
-
-def _unreadable(files: list[Path]) -> list[Path]:
-    """The files among ``files`` that :func:`read_image` cannot decode."""
-    bad = []
-    for f in files:
-        try:
-            read_image(f)
-        except DataError:
-            bad.append(f)
-    return bad
-
-
 def _assign_images(files: list[Path], counts: dict[str, int], rng: np.random.Generator) -> dict:
     """Seeded partition of the indices of ``files`` into splits, sizes proportional to the patch
     counts (every split that wants patches gets at least one image)."""
     n_images, wanted = len(files), [s for s in SPLITS if counts[s] > 0]
     if n_images < len(wanted):
         need = f"{len(wanted)} splits ({', '.join(wanted)}) need patches"
-        bad = _unreadable(files)  # fewer files than splits: cheap to look at each
+        bad = unreadable(files)  # fewer files than splits: cheap to look at each
         if bad:
             raise DataError(
                 f"{len(bad)} of the {n_images} image file(s) found could not be read as images "
@@ -428,6 +384,13 @@ def load_patches(split: str, *, path: str | Path, n: int | None = None) -> Patch
         torch.from_numpy(d * np.float32(std)),
         torch.from_numpy(m * np.float32(std) + np.float32(mean)),
     )
+
+
+def patch_counts(path: str | Path) -> dict[str, int]:
+    """How many patches each split of the file at ``path`` holds (reads only the small index
+    arrays); DataError for a missing file or one that is not a patch file."""
+    _, sources = _read(path, [f"{split}_source" for split in SPLITS])
+    return {split: len(s) for split, s in zip(SPLITS, sources, strict=True)}
 
 
 def rebuild_command(path: str | Path) -> str:

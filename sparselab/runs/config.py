@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import MNIST_STD, load_mnist, load_patches
+from ..data.patches import SPLITS, patch_counts
 from ..models import LinearDictionary, LISTAEncoder, MLPDecoder
 from ..stacked import stack_models
 
@@ -31,6 +32,7 @@ __all__ = [
     "run_name",
     "load_split",
     "load_splits",
+    "check_data",
 ]
 
 INPUT_DIM = 784  # 28 x 28 images and patches
@@ -279,6 +281,26 @@ def load_split(config: TrainConfig, split: str) -> tuple[Tensor, float | Tensor]
         return load_mnist(split, n=n).x, MNIST_STD
     patches = load_patches(split, path=config.patches_file, n=n)
     return patches.x, patches.pixel_scale
+
+
+def check_data(config: TrainConfig) -> None:
+    """Every split a run of ``config`` reads (train, val, test) is there, intact and holds its
+    ``n_train``/``n_val``/``n_test`` samples (at least 2): else a DataError or ValueError naming
+    the file or the field, before anything is trained or written. MNIST splits are loaded (and
+    stay cached for the run); a patch file is checked from its index arrays only."""
+    sizes = {"train": config.n_train, "val": config.n_val, "test": config.n_test}
+    if config.data == "mnist":
+        for split, n in sizes.items():
+            load_mnist(split, n=n)
+        return
+    counts = patch_counts(config.patches_file)
+    for split in SPLITS:
+        n, have = sizes[split], counts[split]
+        if have < 2 or (n is not None and n > have):
+            raise ValueError(
+                f"n_{split} must be at most the {have} {split} patches of {config.patches_file}"
+                f" (and a run needs at least 2); got {'all' if n is None else n}"
+            )
 
 
 def load_splits(config: TrainConfig, device: torch.device):

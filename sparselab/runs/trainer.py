@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..evaluate import test_metrics
 from ..models import LISTAEncoder
 from ..util.device import resolve_device, tf32
+from ..util.files import remove_tmp
 from ..util.progress import progress as progress_bar
 from . import loop
 from .config import (
@@ -153,6 +154,8 @@ def _fit(configs, run_dirs, ckpt_dir, *, progress, resume, allow_tf32, sweeping,
     bests = [{"val_energy": math.inf, "epoch": 0} for _ in configs]
     if resume:
         histories, bests = restore(ckpt_dir / CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
+    for folder in {ckpt_dir, *(run_dirs or [])} - {None}:  # what a killed write left behind
+        remove_tmp(folder)
     for config, run_dir in zip(configs, run_dirs or [], strict=False):  # None: nothing written
         write_config(config, run_dir)
 
