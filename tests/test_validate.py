@@ -52,3 +52,13 @@ def test_public_functions_take_numpy_counts_and_refuse_bools(tmp_path):
         build_patches(tmp_path, n_train=10, n_val=True, n_test=0, progress=False)
     with pytest.raises(ValueError, match="^n_cols must be an integer >= 1; got False$"):
         show_images(torch.zeros(4, 784), n_cols=False)
+
+
+def test_configs_take_numpy_numbers_and_refuse_bools_as_counts():
+    from sparselab.runs import make_config
+
+    config = make_config("mnist-sdl", epochs=np.int64(3), lam=np.float32(0.25), n_train=np.int32(9))
+    assert (config.epochs, config.lam, config.n_train) == (3, 0.25, 9)
+    assert type(config.epochs) is int and type(config.lam) is float
+    with pytest.raises(ValueError, match="^epochs must be a finite int; got True$"):
+        make_config("mnist-sdl", epochs=True)

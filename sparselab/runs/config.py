@@ -7,6 +7,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -182,10 +183,11 @@ def make_config(preset: str | TrainConfig = "mnist-vdl", **overrides) -> TrainCo
     unknown = sorted(set(overrides) - set(types))
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown}; fields: {sorted(types)}")
-    # ints are fine where floats are expected (lam=0 ...); store them as floats
+    # numpy scalars (np.int64(3), np.float64(0.1)) are Python numbers here, and ints are fine
+    # where floats are expected (lam=0 ...): stored as floats; bools stay bools (not counts)
     for name, value in overrides.items():
-        if types[name] == "float" and type(value) is int:
-            overrides[name] = float(value)
+        value = value.item() if isinstance(value, np.generic) else value
+        overrides[name] = float(value) if types[name] == "float" and type(value) is int else value
     config = dataclasses.replace(base, **overrides)
     validate(config)
     return config

@@ -171,16 +171,7 @@ class SparseCoding:
             "random_state": "seed",
             "device": "device",
         }
-        overrides = {}
-        for param, field in names.items():
-            value = getattr(self, param)
-            if value is None:
-                continue
-            if isinstance(value, np.generic):
-                value = (
-                    value.item()
-                )  # np.float64(0.1), np.int64(3): the config takes Python numbers
-            overrides[field] = value
+        overrides = {f: getattr(self, p) for p, f in names.items() if getattr(self, p) is not None}
         if not self.encoder:
             overrides["gamma"] = 0.0
         try:
