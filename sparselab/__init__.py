@@ -18,7 +18,12 @@ __version__ = "0.2.0"
 
 
 def __getattr__(name: str):
-    # the runs layer loads on first use: `import sparselab` stays the maths and the data
+    """``sparselab.SparseCoding`` and ``sparselab.load_pretrained``, imported on first use: they
+    bring in the runs layer, which ``import sparselab`` alone does not load."""
+    if name == "SparseCoding":
+        from .runs.estimator import SparseCoding
+
+        return SparseCoding
     if name == "load_pretrained":
         from .runs.pretrained import load_pretrained
 
@@ -32,6 +37,7 @@ __all__ = [
     "LISTAEncoder",
     "LinearDictionary",
     "MLPDecoder",
+    "SparseCoding",
     "curvature",
     "energy",
     "fista",

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .util.progress import progress as _progress
+from .util.validate import check_int
 
 __all__ = ["fit_autoencoder"]
 
@@ -35,8 +36,7 @@ def _validate(model, x, *, epochs, batch_size, lr, seed, l1) -> None:
             "move one with .to()"
         )
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("seed", seed)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < (name != "seed"):
-            raise ValueError(f"{name} must be an integer >= {int(name != 'seed')}; got {value!r}")
+        check_int(name, value, low=int(name != "seed"))
     for name, value, low in (("lr", lr, 0.0), ("l1", l1, 0.0)):
         if not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
             raise ValueError(f"{name} must be a finite number >= {low:g}; got {value!r}")

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from .metrics import dead_components, mean_std, psnr
 from .models import LISTAEncoder
+from .util.validate import check_int, is_int
 
 __all__ = ["encode_decode", "test_metrics", "denoise", "classify", "train_classifier"]
 
@@ -84,6 +85,7 @@ def denoise(
     _check_x(x)
     if not noise_levels or any(not s >= 0 for s in noise_levels):
         raise ValueError(f"noise_levels must be non-empty and >= 0; got {noise_levels!r}")
+    seed = check_int("seed", seed, low=0)
     # one noise pattern, scaled for each level: a level's result does not depend on the others
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)).to(x)
     results = {}
@@ -116,7 +118,11 @@ def train_classifier(
     if classifier not in ("linear", "lista"):
         raise ValueError(f"classifier must be 'linear' or 'lista'; got {classifier!r}")
     _check_x(features, "features")
+    n_classes = check_int("n_classes", n_classes, low=1)
     _check_labels("labels", labels, len(features), n_classes)
+    hidden_dim = check_int("hidden_dim", hidden_dim, low=1)
+    epochs = check_int("epochs", epochs, low=0)
+    seed = check_int("seed", seed, low=0)
     generator = torch.Generator().manual_seed(seed)
     d = features.shape[1]
     head = nn.Linear(hidden_dim if classifier == "lista" else d, n_classes)
@@ -176,10 +182,12 @@ def classify(
     for name, t, labels in (("x_train", x_train, y_train), ("x_test", x_test, y_test)):
         _check_x(t, name)
         _check_labels(f"y{name[1:]}", labels, len(t))
-    if not per_class or any(not isinstance(n, int) or n < 1 for n in per_class):
+    if not per_class or any(not is_int(n) or n < 1 for n in per_class):
         raise ValueError(f"per_class must be a non-empty list of integers >= 1; got {per_class!r}")
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed")
+    if not seeds or any(not is_int(s) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of integers >= 0; got {seeds!r}")
+    per_class, seeds = [int(n) for n in per_class], [int(s) for s in seeds]
+    epochs = check_int("epochs", epochs, low=0)
     with torch.no_grad():
         inputs = {
             "codes": (encoder(x_train), encoder(x_test)),

@@ -124,6 +124,52 @@ def test_a_run_that_diverges_is_one_line_exit_1(tmp_path, capsys):
     assert not (out / "checkpoint.pt").exists()
 
 
+def test_a_missing_test_split_is_one_line_exit_2_before_training(tmp_path, capsys, monkeypatch):
+    from sparselab.data import mnist
+
+    data = tmp_path / "data" / "mnist"
+    data.mkdir(parents=True)
+    for f in (mnist.data_dir() / "mnist").iterdir():
+        if not f.name.startswith("t10k-images"):  # the test images are missing
+            (data / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setenv("SPARSELAB_DATA", str(tmp_path / "data"))
+
+    def offline(*args, **kwargs):
+        raise OSError("offline")
+
+    monkeypatch.setattr("pooch.retrieve", offline)
+    mnist._read_idx.cache_clear()
+    out = tmp_path / "run"
+    try:
+        for command in (["train"], ["sweep", "--preset", "mnist-vdl"]):
+            assert main([*command, "--out", str(out), "--epochs", "1", *SMALL]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and "t10k-images-idx3-ubyte.gz is not in" in err[0]
+            assert not out.exists()
+    finally:
+        mnist._read_idx.cache_clear()
+
+
+def test_a_run_killed_before_its_first_checkpoint_restarts_under_resume(tmp_path, capsys):
+    argv = ["train", "--preset", "mnist-sdl", "--epochs", "1", "--no-progress", *SMALL]
+    fresh, killed = tmp_path / "fresh", tmp_path / "killed"
+    assert main([*argv, "--out", str(fresh)]) == 0
+    assert main([*argv, "--out", str(killed)]) == 0
+    for f in killed.iterdir():  # what a kill during epoch 1 leaves: the config, a half write
+        if f.name != "config.json":
+            f.unlink()
+    (killed / "checkpoint.pt.4242.tmp").write_bytes(b"half a checkpoint")
+    assert main(["train", "--out", str(killed), "--no-progress"]) == 2  # not --resume: refused
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(killed), "--no-progress"]) == 0
+    assert "starting again" in capsys.readouterr().out
+    assert not list(killed.glob("*.tmp"))
+    for name in ("decoder.pt", "encoder.pt"):
+        a, b = (torch.load(d / name, weights_only=True) for d in (fresh, killed))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((killed / "metrics.json").read_text())["epochs"] == 1
+
+
 def test_python_dash_m_exit_status(tmp_path):
     out = tmp_path / "x"
     proc = subprocess.run(

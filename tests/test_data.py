@@ -42,6 +42,15 @@ def test_subset_and_bad_arguments():
         load_mnist("val", n=5001)
 
 
+def test_counts_take_numpy_integers_and_refuse_bools():
+    x = load_mnist("test", n=np.int64(10)).x
+    assert x.shape == (10, 784)
+    torch.testing.assert_close(x, load_mnist("test", n=10).x)
+    for bad in (True, False, 2.0, "3"):
+        with pytest.raises(ValueError, match=r"^n must be an integer in \[1, 10000\] for split"):
+            load_mnist("test", n=bad)
+
+
 @pytest.fixture
 def fake_data_dir(tmp_path, monkeypatch):
     """A private copy of $SPARSELAB_DATA/mnist to damage; the network is unavailable."""
@@ -77,7 +86,19 @@ def test_raw_idx_files_work_and_truncation_is_detected(fake_data_dir):
     raw = fake_data_dir / "t10k-images-idx3-ubyte"
     raw.write_bytes(raw.read_bytes()[:-784])
     data._read_idx.cache_clear()
-    with pytest.raises(DataError, match="t10k-images-idx3-ubyte holds .* truncated"):
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte does not match .* truncated"):
+        load_mnist("test")
+
+
+def test_raw_idx_file_of_the_right_length_with_images_overwritten_is_refused(fake_data_dir):
+    name = "t10k-images-idx3-ubyte"
+    gz = fake_data_dir / f"{name}.gz"
+    raw = bytearray(gzip.decompress(gz.read_bytes()))
+    gz.unlink()
+    raw[16 : 16 + 100 * 784] = bytes(100 * 784)  # 100 images blanked, header and length intact
+    (fake_data_dir / name).write_bytes(bytes(raw))
+    assert data._read_idx.__wrapped__(fake_data_dir / name, "images").shape == (10_000, 28, 28)
+    with pytest.raises(DataError, match=f"{name} does not match the official MNIST file"):
         load_mnist("test")
 
 

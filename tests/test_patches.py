@@ -201,6 +201,14 @@ def test_clear_errors(tmp_path, image_tree):
     one = write_images(tmp_path / "one", ["a.png"])
     with pytest.raises(DataError, match="no image may feed two splits"):
         build_patches(one, n_train=10, n_val=5, n_test=0, progress=False)
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    for name in ("x.jpg", "y.png"):
+        (junk / name).write_bytes(b"not an image")
+    with pytest.raises(DataError) as err:
+        build_patches(junk, n_train=10, n_val=5, n_test=5, progress=False)
+    assert str(err.value).startswith("2 of the 2 image file(s) found could not be read as images")
+    assert str(junk / "x.jpg") in str(err.value) and str(junk / "y.png") in str(err.value)
     with pytest.raises(ValueError, match="n_val must be"):
         build_patches(image_tree, n_train=10, n_val=-1, n_test=0, progress=False)
 
@@ -221,6 +229,37 @@ def test_cli_builds_and_reports_bad_input(image_tree, tmp_path, capsys):
         assert main(["patches", *argv, "--no-progress"]) == 2
         assert message in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "imgs", "p.npz"]
+
+
+def test_cli_refuses_an_existing_out_unless_forced(image_tree, tmp_path, capsys):
+    out = tmp_path / "p.npz"
+    out.write_bytes(b"someone's file")
+    args = ["patches", "--images", str(image_tree), "--out", str(out), "--no-progress"]
+    sizes = ["--n-train", "20", "--n-val", "5", "--n-test", "5"]
+    assert main([*args, *sizes]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {out} exists" in err and "--force" in err
+    assert out.read_bytes() == b"someone's file"
+    assert main([*args, *sizes, "--force"]) == 0
+    assert load_patches("val", path=out).x.shape == (5, 784)
+    assert main(["patches", "--images", str(image_tree), "--out", str(tmp_path), "--force"]) == 2
+
+
+def test_a_run_on_a_patch_file_checks_every_split_first(image_tree, tmp_path):
+    from sparselab.runs import make_config
+    from sparselab.runs.config import check_data
+
+    out = tmp_path / "p.npz"
+    args = ["--images", str(image_tree), "--out", str(out), "--no-progress"]
+    assert main(["patches", *args, "--n-train", "20", "--n-val", "5", "--n-test", "0"]) == 0
+    assert patches.patch_counts(out) == {"train": 20, "val": 5, "test": 0}
+    config = make_config("patches-vdl", patches_file=str(out), n_test=None)
+    with pytest.raises(ValueError, match="^n_test must be at most the 0 test patches of"):
+        check_data(config)
+    with pytest.raises(ValueError, match="^n_val must be at most the 5 val patches of .*got 6$"):
+        check_data(make_config(config, n_val=6))
+    with pytest.raises(DataError, match="does not exist"):
+        check_data(make_config(config, patches_file=str(tmp_path / "none.npz")))
 
 
 def test_rebuild_command_rebuilds_the_same_file(image_tree, tmp_path):

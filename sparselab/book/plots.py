@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..data import MNIST_MEAN, MNIST_STD
+from ..util.validate import check_int
 
 __all__ = [
     "MODEL_COLORS",
@@ -54,10 +55,8 @@ def _to_numpy(x, name: str) -> np.ndarray:
 
 
 def _grid(n: int, n_rows: int | None, n_cols: int | None) -> tuple[int, int]:
-    if n_rows is not None and (not isinstance(n_rows, int) or n_rows < 1):
-        raise ValueError(f"n_rows must be an integer >= 1; got {n_rows!r}")
-    if n_cols is not None and (not isinstance(n_cols, int) or n_cols < 1):
-        raise ValueError(f"n_cols must be an integer >= 1; got {n_cols!r}")
+    n_rows = None if n_rows is None else check_int("n_rows", n_rows, low=1)
+    n_cols = None if n_cols is None else check_int("n_cols", n_cols, low=1)
     if n_rows is None and n_cols is None:
         n_cols = min(n, 10)
     if n_cols is None:
@@ -152,9 +151,7 @@ def show_atoms(
     if w.ndim != 2 or w.shape[0] != 784:
         raise ValueError(f"weight must be (784, L); got {w.shape}")
     if max_atoms is not None:
-        if not isinstance(max_atoms, int) or max_atoms < 1:
-            raise ValueError(f"max_atoms must be an integer >= 1; got {max_atoms!r}")
-        w = w[:, :max_atoms]
+        w = w[:, : check_int("max_atoms", max_atoms, low=1)]
     atoms = w.T.reshape(-1, 28, 28)
     bound = np.abs(atoms).reshape(len(atoms), -1).max(axis=1)
     bound = np.where(bound > 0, bound, 1.0)  # an all-zero atom: any symmetric range shows white

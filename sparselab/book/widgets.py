@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from ..data import MNIST_MEAN, MNIST_STD
 from ..metrics import psnr, zero_fraction
 from ..solvers import fista, ista, lipschitz_constant
+from ..util.validate import check_int
 from .plots import model_color, plot_convergence
 
 __all__ = [
@@ -118,8 +119,7 @@ def solve_for_explorer(
 def plot_lambda_state(state: LambdaState, y: Tensor, *, n_show: int = 8):
     """Inputs and reconstructions (first ``n_show`` of the batch, MNIST-normalised y: (B, 784)),
     the histogram of the non-zero code values, and the energy along the FISTA steps."""
-    if not isinstance(n_show, int) or not 1 <= n_show <= y.shape[0]:
-        raise ValueError(f"n_show must be an integer in [1, {y.shape[0]}]; got {n_show!r}")
+    n_show = check_int("n_show", n_show, low=1, high=y.shape[0])
     width = 9.0
     fig = plt.figure(figsize=(width, 2 * width / n_show + 3.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=(2 * width / n_show, 3.2))

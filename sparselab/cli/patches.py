@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder of JPEG/PNG images, searched recursively (default: "
         "$SPARSELAB_DATA/bsds500/images, downloaded from the official BSDS500 archive if absent)",
     )
-    parser.add_argument("--out", type=Path, required=True, help="output file (.npz)")
+    parser.add_argument("--out", type=Path, required=True, help="output file (.npz, new)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists")
     parser.add_argument("--n-train", type=int, default=200_000, help="default: 200000 (paper)")
     parser.add_argument("--n-val", type=int, default=20_000, help="default: 20000 (paper)")
     parser.add_argument("--n-test", type=int, default=20_000, help="default: 20000 (paper)")
@@ -39,6 +40,12 @@ def run(args: argparse.Namespace) -> int:
     written)."""
     if args.out.suffix != ".npz":
         raise UsageError(f"--out must end with .npz; got {str(args.out)!r}")
+    if args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a folder; name a .npz file")
+    if args.out.exists() and not args.force:
+        raise UsageError(
+            f"--out {args.out} exists: choose another --out, or pass --force to replace it"
+        )
     for name in ("n_train", "n_val", "n_test", "seed"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0; got {getattr(args, name)}")

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..runs import load_split, make_config
+from ..runs import make_config
 from ..runs.cluster import (
     EXECUTORS,
     JobOptions,
@@ -17,7 +17,7 @@ from ..runs.cluster import (
     describe,
     reproduce_jobs,
 )
-from ..runs.config import field_types
+from ..runs.config import check_data, field_types
 from ..runs.reproduce import MODELS, grid, plan, reproduce
 from ..util.device import resolve_device
 from . import UsageError
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         points = plan(args.data, models=args.models, lams=args.lams, seeds=args.seeds)
         for preset, lam, seed in points:  # every config is checked before anything runs
             make_config(preset, lam=lam, seed=31 + seed, **overrides)
-        load_split(make_config(points[0][0], **overrides), "train")
+        check_data(make_config(points[0][0], **overrides))
         if args.executor != "slurm":  # SLURM's jobs find their device on their node
             resolve_device(args.device)
         check_executor(args.executor, options, dry_run=args.dry_run)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..runs import PRESETS, load_split, make_config, sweep
-from ..runs.config import sweep_configs
+from ..runs import PRESETS, make_config, sweep
+from ..runs.config import check_data, sweep_configs
+from ..runs.store import CHECKPOINT
 from ..runs.trainer import check_resume
 from ..util.device import resolve_device
 from . import UsageError
@@ -50,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         lams = args.lam or [make_config(args.preset).lam]
         configs = sweep_configs(args.preset, lams, range(args.seeds), **overrides)
-        load_split(configs[0], "train")  # a missing data file is a usage error too
+        check_data(configs[0])  # a missing or damaged data file is a usage error too
         resolve_device(configs[0].device)
-        if args.resume:
+        resume = args.resume and (args.out / CHECKPOINT).is_file()  # else: start again in place
+        if resume:
             check_resume(configs, args.out, "sweep")
     except (ValueError, OSError, RuntimeError) as err:  # DataError is a RuntimeError
         raise UsageError(str(err)) from None
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         configs,
         args.out,
         progress=not args.no_progress,
-        resume=args.resume,
+        resume=resume,
         allow_tf32=args.allow_tf32,
     )
     for r in results:

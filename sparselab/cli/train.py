@@ -8,8 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..runs import PRESETS, TrainConfig, load_split, make_config, train
-from ..runs.config import field_types
+from ..runs import PRESETS, TrainConfig, make_config, train
+from ..runs.config import check_data, field_types
 from ..runs.store import CHECKPOINT, CONFIG
 from ..util.device import resolve_device
 from . import UsageError
@@ -38,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``python -m sparselab train``: a preset, a folder, and every config field."""
     parser.add_argument("--preset", help=f"one of {', '.join(PRESETS)} (default mnist-vdl)")
     parser.add_argument("--out", type=Path, required=True, help="run folder (created)")
-    parser.add_argument("--resume", action="store_true", help="continue out/checkpoint.pt")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue out/checkpoint.pt (a run killed before its first checkpoint starts again)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--allow-tf32", action="store_true", help="TF32 matmuls on CUDA (off: full fp32)"
@@ -63,10 +67,13 @@ def run(args: argparse.Namespace) -> int:
     """``python -m sparselab train``: validate everything, then train and print the metrics."""
     out: Path = args.out
     overrides = _overrides(args)
+    resume = args.resume and (out / CHECKPOINT).is_file()
     try:
         if args.resume:
-            if not (out / CHECKPOINT).is_file() or not (out / CONFIG).is_file():
-                raise UsageError(f"--resume: {out} holds no {CHECKPOINT} to continue from")
+            if not (out / CONFIG).is_file():
+                raise UsageError(
+                    f"--resume: {out} holds no run to continue (no {CONFIG}, no {CHECKPOINT})"
+                )
             if args.preset is not None:
                 raise UsageError("--resume takes the config of the run; do not give --preset")
             saved = json.loads((out / CONFIG).read_text())
@@ -78,14 +85,16 @@ def run(args: argparse.Namespace) -> int:
             if out.exists() and any(out.iterdir()):
                 raise UsageError(f"{out} is not empty: choose another --out, or pass --resume")
             config = make_config(args.preset or "mnist-vdl", **overrides)
-            load_split(config, "train")  # a missing data file is a usage error too
+        check_data(config)  # a missing or damaged data file is a usage error too
         resolve_device(config.device)
     except ValueError as err:
         raise UsageError(str(err)) from None
     except (OSError, RuntimeError) as err:  # DataError is a RuntimeError
         raise UsageError(str(err)) from None
+    if args.resume and not resume:
+        print(f"{out} holds no {CHECKPOINT} (killed before its first epoch ended): starting again")
     result = train(
-        config, out, progress=not args.no_progress, resume=args.resume, allow_tf32=args.allow_tf32
+        config, out, progress=not args.no_progress, resume=resume, allow_tf32=args.allow_tf32
     )
     m = result.metrics
     print(

@@ -1,5 +1,6 @@
-"""MNIST (Method §5): IDX files parsed with numpy, found in ``$SPARSELAB_DATA/mnist/`` or downloaded
-once with pooch from the official mirror and verified by SHA-256.
+"""MNIST (Method §5): IDX files parsed with numpy, found in ``$SPARSELAB_DATA/mnist/`` (gzipped or
+raw) or downloaded once with pooch from the official mirror; every file, gzipped or raw, is verified
+by SHA-256 before it is read.
 
 Splits: ``train`` 55,000 and ``val`` 5,000 (a fixed, seeded split of the official 60,000 training
 images), ``test`` the official 10,000. Images are flattened to (N, 784), scaled to [0, 1] and
@@ -20,6 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..util.validate import check_int
+
 __all__ = [
     "MNIST_MEAN",
     "MNIST_STD",
@@ -39,6 +42,12 @@ MNIST_FILES = {  # name -> SHA-256 of the official .gz file
     "train-labels-idx1-ubyte": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
     "t10k-images-idx3-ubyte": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+MNIST_RAW_FILES = {  # name -> SHA-256 of the uncompressed IDX file (the .gz above, decompressed)
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 _IDX_SHAPES = {"images": (28, 28), "labels": ()}
 
@@ -67,7 +76,9 @@ def cache_dir() -> Path:
     return Path(pooch.os_cache("sparselab"))
 
 
-def _sha256(path: Path) -> str:
+@lru_cache(maxsize=16)
+def _sha256(path: Path, mtime_ns: int, size: int) -> str:
+    """SHA-256 of ``path``, computed once per (mtime, size): a rewritten file is hashed again."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -76,15 +87,22 @@ def _sha256(path: Path) -> str:
 
 
 def _find_mnist_file(name: str) -> Path:
-    """Local ``.gz`` (verified) or raw IDX file under $SPARSELAB_DATA/mnist, else a pooch download."""
+    """Local ``.gz`` or raw IDX file under $SPARSELAB_DATA/mnist, verified by SHA-256, else a pooch
+    download (verified by pooch)."""
     root = data_dir()
     if root is not None:
         for candidate in (root / "mnist" / f"{name}.gz", root / "mnist" / name):
             if candidate.is_file():
-                if candidate.suffix == ".gz" and _sha256(candidate) != MNIST_FILES[name]:
+                gz = candidate.suffix == ".gz"
+                stat = candidate.stat()
+                if (
+                    _sha256(candidate, stat.st_mtime_ns, stat.st_size)
+                    != (MNIST_FILES if gz else MNIST_RAW_FILES)[name]
+                ):
                     raise DataError(
-                        f"{candidate} does not match the official MNIST file (SHA-256 differs): it "
-                        "is truncated or corrupt. Delete it and copy or download it again."
+                        f"{candidate} does not match the official MNIST file (SHA-256 of the "
+                        f"{'gzipped' if gz else 'uncompressed IDX'} file differs): it is truncated "
+                        "or corrupt. Delete it and copy or download it again."
                     )
                 return candidate
     try:
@@ -162,10 +180,7 @@ def load_mnist(split: str = "train", *, n: int | None = None, normalize: bool = 
         idx = _split_indices(split)
         images, labels = images[idx], labels[idx]
     if n is not None:
-        if not isinstance(n, int) or not 1 <= n <= len(labels):
-            raise ValueError(
-                f"n must be an integer in [1, {len(labels)}] for split {split!r}; got {n!r}"
-            )
+        n = check_int("n", n, low=1, high=len(labels), where=f" for split {split!r}")
         images, labels = images[:n], labels[:n]
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
     return Dataset(

@@ -37,6 +37,8 @@ from torch import Tensor
 from ..util.device import resolve_device
 from ..util.files import atomic_write
 from ..util.progress import progress as progress_bar
+from ..util.validate import check_int
+from .images import SHORT_SIDE, find_images, read_image, unreadable
 from .mnist import DataError
 
 __all__ = [
@@ -49,18 +51,18 @@ __all__ = [
     "gaussian_window",
     "lcn",
     "load_patches",
+    "patch_counts",
     "read_image",
     "rebuild_command",
     "save_patches",
 ]
 
 PATCH_MEAN, PATCH_STD = 0.457, 0.259  # grayscale ImageNet statistics used by the paper
-SHORT_SIDE, CROP, WINDOW, SIGMA, EPS = 256, 52, 13, 5.0, 1e-4
+CROP, WINDOW, SIGMA, EPS = 52, 13, 5.0, 1e-4
 SIZE = CROP - 2 * (WINDOW - 1)  # 28: the region where both windows (mean, then std) fit
 MIN_STD = 0.5  # patches whose LCN output has a smaller std are dropped
 FLOOR_GROUP = 250  # crops whose mean local std floors the divisor (the paper's loader batch)
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 FORMAT_VERSION = 1
 
 _CHUNK = 20_000  # crops gathered (and shuffled across images) before LCN: 54 MB as uint8
@@ -147,48 +149,22 @@ def lcn(
     return LCNResult(c[inner] / d, m[inner], d)
 
 
-def find_images(folder: str | Path) -> list[Path]:
-    """Every .jpg/.jpeg/.png (any case) under ``folder``, recursively, sorted: a stable order that
-    makes the seeded split independent of the file system."""
-    root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise DataError(f"image folder {root} does not exist (or is not a folder)")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise DataError(
-            f"no images (.jpg, .jpeg, .png) under {root}: point --images at a folder of images"
-        )
-    return files
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Grayscale (ITU-R 601-2 luma), short side resized to 256 (bilinear, antialiased, as the
-    paper's torchvision ``Resize(256)``): (H, W) uint8."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L")
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise DataError(
-            f"cannot read image {path}: {err}. Remove or replace the file and run again."
-        ) from None
-    w, h = im.size
-    # torchvision's rule: the long side is truncated, not rounded
-    size = (
-        (SHORT_SIDE, int(SHORT_SIDE * h / w)) if w <= h else (int(SHORT_SIDE * w / h), SHORT_SIDE)
-    )
-    return np.asarray(im.resize(size, Image.Resampling.BILINEAR))
-
-
-def _assign_images(n_images: int, counts: dict[str, int], rng: np.random.Generator) -> dict:
-    """Seeded partition of image indices into splits, sizes proportional to the patch counts
-    (every split that wants patches gets at least one image)."""
-    wanted = [s for s in SPLITS if counts[s] > 0]
+def _assign_images(files: list[Path], counts: dict[str, int], rng: np.random.Generator) -> dict:
+    """Seeded partition of the indices of ``files`` into splits, sizes proportional to the patch
+    counts (every split that wants patches gets at least one image)."""
+    n_images, wanted = len(files), [s for s in SPLITS if counts[s] > 0]
     if n_images < len(wanted):
+        need = f"{len(wanted)} splits ({', '.join(wanted)}) need patches"
+        bad = unreadable(files)  # fewer files than splits: cheap to look at each
+        if bad:
+            raise DataError(
+                f"{len(bad)} of the {n_images} image file(s) found could not be read as images "
+                f"({', '.join(str(f) for f in bad)}): remove or replace them; {need}, one "
+                "readable image each at least"
+            )
         raise DataError(
-            f"{n_images} image(s) found but {len(wanted)} splits ({', '.join(wanted)}) need "
-            "patches, and no image may feed two splits: add images or ask for fewer splits"
+            f"{n_images} image(s) found but {need}, and no image may feed two splits: add "
+            "images or ask for fewer splits"
         )
     total = sum(counts[s] for s in wanted)
     sizes = {s: max(1, round(n_images * counts[s] / total)) for s in wanted}
@@ -310,18 +286,15 @@ def build_patches(
     readable images, an unreadable image or too few patches.
     """
     counts = {"train": n_train, "val": n_val, "test": n_test}
-    for split, n in counts.items():
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"n_{split} must be an integer >= 0; got {n!r}")
+    counts = {split: check_int(f"n_{split}", n, low=0) for split, n in counts.items()}
     if sum(counts.values()) == 0:
         raise ValueError("n_train, n_val and n_test are all 0: ask for some patches")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
+    seed = check_int("seed", seed, low=0)
     device = resolve_device(str(device) if device else "auto")
     root = Path(images_dir).expanduser()
     files = find_images(root)
     split_seq, *crop_seqs = np.random.SeedSequence(seed).spawn(1 + len(SPLITS))
-    assignment = _assign_images(len(files), counts, np.random.default_rng(split_seq))
+    assignment = _assign_images(files, counts, np.random.default_rng(split_seq))
     params = {
         "format_version": FORMAT_VERSION,
         "images_dir": str(root),
@@ -403,10 +376,7 @@ def load_patches(split: str, *, path: str | Path, n: int | None = None) -> Patch
         raise ValueError(f"split must be 'train', 'val' or 'test'; got {split!r}")
     params, (x, m, d) = _read(path, [f"{split}_{key}" for key in ("x", "mean", "divisor")])
     if n is not None:
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= len(x):
-            raise ValueError(
-                f"n must be an integer in [1, {len(x)}] for split {split!r} of {path}; got {n!r}"
-            )
+        n = check_int("n", n, low=1, high=len(x), where=f" for split {split!r} of {path}")
         x, m, d = x[:n], m[:n], d[:n]
     mean, std = params["mean"], params["std"]
     return PatchSet(
@@ -414,6 +384,13 @@ def load_patches(split: str, *, path: str | Path, n: int | None = None) -> Patch
         torch.from_numpy(d * np.float32(std)),
         torch.from_numpy(m * np.float32(std) + np.float32(mean)),
     )
+
+
+def patch_counts(path: str | Path) -> dict[str, int]:
+    """How many patches each split of the file at ``path`` holds (reads only the small index
+    arrays); DataError for a missing file or one that is not a patch file."""
+    _, sources = _read(path, [f"{split}_source" for split in SPLITS])
+    return {split: len(s) for split, s in zip(SPLITS, sources, strict=True)}
 
 
 def rebuild_command(path: str | Path) -> str:

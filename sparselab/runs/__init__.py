@@ -1,19 +1,22 @@
 """Runs: what a run is (:mod:`~sparselab.runs.config`), the one epoch loop
 (:mod:`~sparselab.runs.loop`), training one or K models (:mod:`~sparselab.runs.trainer`), run
 folders on disk (:mod:`~sparselab.runs.store`), the paper's grids
-(:mod:`~sparselab.runs.reproduce`) and their results read back (:mod:`~sparselab.runs.results`).
+(:mod:`~sparselab.runs.reproduce`), their results read back (:mod:`~sparselab.runs.results`)
+and the sklearn-style estimator :class:`~sparselab.runs.estimator.SparseCoding`.
 """
 
 from .config import PRESETS, TrainConfig, build_models, load_split, make_config
+from .estimator import SparseCoding
 from .loop import infer
 from .store import Run, load_run
-from .trainer import TrainResult, sweep, train
+from .trainer import TrainResult, sweep, train, train_on
 
 __all__ = [
     "PRESETS",
     "TrainConfig",
     "TrainResult",
     "Run",
+    "SparseCoding",
     "build_models",
     "infer",
     "load_run",
@@ -21,4 +24,5 @@ __all__ = [
     "make_config",
     "sweep",
     "train",
+    "train_on",
 ]

@@ -7,10 +7,12 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..data import MNIST_STD, load_mnist, load_patches
+from ..data.patches import SPLITS, patch_counts
 from ..models import LinearDictionary, LISTAEncoder, MLPDecoder
 from ..stacked import stack_models
 
@@ -31,6 +33,7 @@ __all__ = [
     "run_name",
     "load_split",
     "load_splits",
+    "check_data",
 ]
 
 INPUT_DIM = 784  # 28 x 28 images and patches
@@ -194,10 +197,11 @@ def make_config(preset: str | TrainConfig = "mnist-vdl", **overrides) -> TrainCo
     unknown = sorted(set(overrides) - set(types))
     if unknown:
         raise ValueError(f"unknown config field(s) {unknown}; fields: {sorted(types)}")
-    # ints are fine where floats are expected (lam=0 ...); store them as floats
+    # numpy scalars (np.int64(3), np.float64(0.1)) are Python numbers here, and ints are fine
+    # where floats are expected (lam=0 ...): stored as floats; bools stay bools (not counts)
     for name, value in overrides.items():
-        if types[name] == "float" and type(value) is int:
-            overrides[name] = float(value)
+        value = value.item() if isinstance(value, np.generic) else value
+        overrides[name] = float(value) if types[name] == "float" and type(value) is int else value
     config = dataclasses.replace(base, **overrides)
     validate(config)
     return config
@@ -224,36 +228,43 @@ def preset_overrides(config: TrainConfig, preset: str) -> dict:
 
 
 def build_models(
-    config: TrainConfig, generator: torch.Generator | None = None
+    config: TrainConfig, generator: torch.Generator | None = None, *, input_dim: int = INPUT_DIM
 ) -> tuple[nn.Module, LISTAEncoder]:
     """Decoder (LinearDictionary or MLPDecoder) and LISTA encoder of ``config`` on the CPU, seeded
-    by ``generator`` (default: one seeded with ``config.seed``)."""
+    by ``generator`` (default: one seeded with ``config.seed``), for inputs of ``input_dim``
+    pixels (784 for the config's own data)."""
     if generator is None:
         generator = torch.Generator().manual_seed(config.seed)
     L = config.code_dim
     if config.decoder == "linear":
-        decoder = LinearDictionary(L, INPUT_DIM, generator=generator)
+        decoder = LinearDictionary(L, input_dim, generator=generator)
     else:
         decoder = MLPDecoder(
             L,
             config.hidden_dim,
-            INPUT_DIM,
+            input_dim,
             generator=generator,
             zero_hidden_bias=config.zero_hidden_bias,
         )
-    encoder = LISTAEncoder(INPUT_DIM, L, config.n_iter_lista, generator=generator)
+    encoder = LISTAEncoder(input_dim, L, config.n_iter_lista, generator=generator)
     return decoder, encoder
 
 
-def build_stacked(configs: list[TrainConfig]) -> tuple[nn.Module, nn.Module]:
+def build_stacked(
+    configs: list[TrainConfig], *, input_dim: int = INPUT_DIM
+) -> tuple[nn.Module, nn.Module]:
     """Stacked decoder and encoder of K configs, each model initialised as ``build_models``."""
-    singles = [build_models(c) for c in configs]
+    singles = [build_models(c, input_dim=input_dim) for c in configs]
     return stack_models([d for d, _ in singles]), stack_models([e for _, e in singles])
 
 
-def models_of(configs: list[TrainConfig]) -> tuple[nn.Module, nn.Module]:
+def models_of(
+    configs: list[TrainConfig], *, input_dim: int = INPUT_DIM
+) -> tuple[nn.Module, nn.Module]:
     """The models the loop trains for ``configs``: single ones for one config, stacked for K."""
-    return build_models(configs[0]) if len(configs) == 1 else build_stacked(configs)
+    if len(configs) == 1:
+        return build_models(configs[0], input_dim=input_dim)
+    return build_stacked(configs, input_dim=input_dim)
 
 
 def run_name(config: TrainConfig) -> str:
@@ -293,6 +304,26 @@ def load_split(config: TrainConfig, split: str) -> tuple[Tensor, float | Tensor]
         return load_mnist(split, n=n).x, MNIST_STD
     patches = load_patches(split, path=config.patches_file, n=n)
     return patches.x, patches.pixel_scale
+
+
+def check_data(config: TrainConfig) -> None:
+    """Every split a run of ``config`` reads (train, val, test) is there, intact and holds its
+    ``n_train``/``n_val``/``n_test`` samples (at least 2): else a DataError or ValueError naming
+    the file or the field, before anything is trained or written. MNIST splits are loaded (and
+    stay cached for the run); a patch file is checked from its index arrays only."""
+    sizes = {"train": config.n_train, "val": config.n_val, "test": config.n_test}
+    if config.data == "mnist":
+        for split, n in sizes.items():
+            load_mnist(split, n=n)
+        return
+    counts = patch_counts(config.patches_file)
+    for split in SPLITS:
+        n, have = sizes[split], counts[split]
+        if have < 2 or (n is not None and n > have):
+            raise ValueError(
+                f"n_{split} must be at most the {have} {split} patches of {config.patches_file}"
+                f" (and a run needs at least 2); got {'all' if n is None else n}"
+            )
 
 
 def load_splits(config: TrainConfig, device: torch.device):

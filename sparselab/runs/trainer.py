@@ -19,11 +19,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch import nn
+from torch import Tensor, nn
 
 from ..evaluate import test_metrics
 from ..models import LISTAEncoder
 from ..util.device import resolve_device, tf32
+from ..util.files import remove_tmp
 from ..util.progress import progress as progress_bar
 from . import loop
 from .config import (
@@ -46,7 +47,15 @@ from .store import (
     write_run,
 )
 
-__all__ = ["TrainResult", "train", "sweep", "check_resume", "stall_message", "frozen_message"]
+__all__ = [
+    "TrainResult",
+    "train",
+    "train_on",
+    "sweep",
+    "check_resume",
+    "stall_message",
+    "frozen_message",
+]
 
 
 @dataclass
@@ -130,19 +139,23 @@ def check_resume(configs: list[TrainConfig], out: Path | None, kind: str = "run"
         raise ValueError(f"resume: config differs from the {kind} in {out} in {changed}")
 
 
-def _fit(configs, run_dirs, ckpt_dir, *, progress, resume, allow_tf32, sweeping) -> list:
+def _fit(configs, run_dirs, ckpt_dir, *, progress, resume, allow_tf32, sweeping, data=None) -> list:
     """Train ``configs`` (one model, or K stacked ones) for ``configs[0].epochs`` epochs, writing
-    run ``k``'s files to ``run_dirs[k]`` and the checkpoint to ``ckpt_dir`` (None: nothing)."""
+    run ``k``'s files to ``run_dirs[k]`` and the checkpoint to ``ckpt_dir`` (None: nothing).
+    data: ``(x_train, x_val, scale_val, x_test, scale_test)`` on the device (None: the config's
+    splits, :func:`~sparselab.runs.config.load_splits`)."""
     c0, K = configs[0], len(configs)
     device = resolve_device(c0.device)
     # data errors surface before anything is written
-    x_train, x_val, scale_val, x_test, scale_test = load_splits(c0, device)
-    decoder, encoder = (m.to(device) for m in models_of(configs))
+    x_train, x_val, scale_val, x_test, scale_test = data or load_splits(c0, device)
+    decoder, encoder = (m.to(device) for m in models_of(configs, input_dim=x_train.shape[1]))
     opt_d, opt_e = loop.optimizers(c0, decoder, encoder)
     histories: list[list[dict]] = [[] for _ in configs]
     bests = [{"val_energy": math.inf, "epoch": 0} for _ in configs]
     if resume:
         histories, bests = restore(ckpt_dir / CHECKPOINT, device, decoder, encoder, opt_d, opt_e)
+    for folder in {ckpt_dir, *(run_dirs or [])} - {None}:  # what a killed write left behind
+        remove_tmp(folder)
     for config, run_dir in zip(configs, run_dirs or [], strict=False):  # None: nothing written
         write_config(config, run_dir)
 
@@ -239,6 +252,37 @@ def train(
         resume=resume,
         allow_tf32=allow_tf32,
         sweeping=False,
+    )
+    return result
+
+
+def train_on(
+    config: TrainConfig, x_train: Tensor, x_val: Tensor, *, progress: bool = False
+) -> TrainResult:
+    """:func:`train` on given inputs instead of the config's data (its ``data``, ``n_*`` and
+    ``patches_file`` are not read; nothing is written): x_train: (N, P), x_val: (M, P), M >= 2,
+    selects the best epoch and gives the metrics (PSNR with pixel scale 1). What
+    :class:`~sparselab.runs.estimator.SparseCoding` fits with."""
+    validate(config)
+    for name, x in (("x_train", x_train), ("x_val", x_val)):
+        if not isinstance(x, Tensor) or x.ndim != 2 or not x.is_floating_point() or len(x) < 2:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{name} must be a floating (N, P) tensor with N >= 2; got {shape}")
+    if x_val.shape[1] != x_train.shape[1]:
+        raise ValueError(
+            f"x_val must have {x_train.shape[1]} columns as x_train; got {x_val.shape}"
+        )
+    device = resolve_device(config.device)
+    x_train, x_val = x_train.to(device), x_val.to(device)
+    (result,) = _fit(
+        [config],
+        None,
+        None,
+        progress=progress,
+        resume=False,
+        allow_tf32=False,
+        sweeping=False,
+        data=(x_train, x_val, 1.0, x_val, 1.0),
     )
     return result
 
