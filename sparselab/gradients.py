@@ -112,7 +112,8 @@ def curvature(
         raise ValueError(f"iters must be an integer >= 1; got {iters!r}")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     z = z.detach()
-    u = torch.randn(z.shape, generator=gen, dtype=z.dtype).to(z.device)
+    # one start per sample, the same for each of K stacked models: they estimate as they would alone
+    u = torch.randn(z.shape[-2:], generator=gen, dtype=z.dtype).to(z.device).expand_as(z)
     with torch.enable_grad():
         out, vjp = torch.func.vjp(decoder, z)
     for _ in range(iters):

@@ -46,7 +46,14 @@ from .gradients import put_rows as _put
 from .models import LinearDictionary, MLPDecoder
 from .stacked import StackedLinearDictionary, StackedMLPDecoder
 
-__all__ = ["InferenceResult", "fista", "ista", "soft_threshold", "lipschitz_constant"]
+__all__ = [
+    "InferenceResult",
+    "DivergenceError",
+    "fista",
+    "ista",
+    "soft_threshold",
+    "lipschitz_constant",
+]
 
 # A sample counts as converged when the norm of its change is below tol times the norm of its
 # previous code, or when it did not change at all (0/0 included: an all-zero code that stays zero).
@@ -323,12 +330,16 @@ def _lipschitz_at(decoder, z, gamma) -> float:
     return float(curvature(decoder, z, gamma=gamma).max())
 
 
+class DivergenceError(ValueError, FloatingPointError):
+    """FISTA's (or ISTA's) codes turned non-finite: the step is too long for the decoder."""
+
+
 def _check_finite(F, decoder, z_start, eta, gamma, momentum) -> None:
     """Divergence is never silent: non-finite codes (hence energy) raise, with a stable step."""
     if bool(torch.isfinite(F).all()):
         return
     stable = 1.0 / float(curvature(decoder, z_start, gamma=gamma).max())
-    raise ValueError(
+    raise DivergenceError(
         f"step={eta:.4g} made {'fista' if momentum else 'ista'} diverge (the codes turned "
         f"non-finite); the largest stable step is about {stable:.4g} (1 / the energy's curvature "
         "at the start codes): pass a smaller step, step='auto' or safeguard='backtrack'"

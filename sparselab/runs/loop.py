@@ -18,7 +18,7 @@ from ..evaluate import encode_decode
 from ..gradients import curvature
 from ..metrics import dead_components, psnr
 from ..models import MLPDecoder
-from ..solvers import fista
+from ..solvers import DivergenceError, fista
 from ..stacked import StackedLISTA, StackedMLPDecoder
 from ..util.progress import progress as progress_bar
 from .config import TrainConfig
@@ -123,11 +123,15 @@ def train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> list[
     for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
         y = x[orders[..., start : start + c.batch_size]]
         n = y.shape[-2]
-        res = infer(c, decoder, encoder, y, lam=lam)
+        batch = start // c.batch_size
+        try:
+            res = infer(c, decoder, encoder, y, lam=lam)
+        except DivergenceError as err:
+            raise FloatingPointError(_diverged(configs, epoch, batch, "codes", str(err))) from None
         z = res.z
         # per model: mean_i (1/P) ||y_i - D(z_i)||^2; a sum of them gives independent gradients
         loss_d = (y - decoder(z)).pow(2).sum((-2, -1)) / P / n
-        check_finite(loss_d, z, configs, epoch, start // c.batch_size)
+        check_finite(loss_d, z, configs, epoch, batch)
         opt_d.zero_grad(set_to_none=True)
         loss_d.sum().backward()
         opt_d.step()
@@ -169,6 +173,19 @@ def train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> list[
     ]
 
 
+def _diverged(configs, epoch: int, batch: int, who: str, what: str) -> str:
+    """The message of a run (or of the sweep, K > 1) stopped on diverged codes."""
+    c = configs[0]
+    run = f"lam={c.lam:g}, seed={c.seed}" if len(configs) == 1 else f"one of {len(configs)} models"
+    again = f"resuming at epoch {epoch} would replay the same batches; " if epoch else ""
+    return (
+        f"epoch {epoch + 1}, batch {batch + 1} ({run}): {who}: FISTA's codes diverged ({what}), "
+        f"the fixed step eta={c.eta:g} being too long for this decoder. Training stopped before an "
+        f"Adam step on it; {again}train again with a smaller eta (e.g. {c.eta / 2:g}) or "
+        "fista_safeguard='backtrack' (chapter 7, 'When FISTA stalls')."
+    )
+
+
 def check_finite(loss_d: Tensor, z: Tensor, configs, epoch: int, batch: int) -> None:
     """Stop before an Adam step on a loss that is not finite (it would turn the weights into NaN).
     loss_d: scalar, or (K,) for a sweep."""
@@ -176,16 +193,10 @@ def check_finite(loss_d: Tensor, z: Tensor, configs, epoch: int, batch: int) -> 
     if not bool(bad.any()):
         return
     k = int(bad.nonzero()[0])
-    c, z_k = configs[k], z.reshape(len(configs), -1)[k]
+    z_k = z.reshape(len(configs), -1)[k]
     codes = f"as large as {z_k.max().item():.3g}" if z_k.isfinite().all() else "not finite"
-    again = f"resuming at epoch {epoch} would replay the same batches; " if epoch else ""
-    raise FloatingPointError(
-        f"epoch {epoch + 1}, batch {batch + 1} (lam={c.lam:g}, seed={c.seed}): the decoder's loss "
-        f"is {loss_d.reshape(-1)[k].item()}: FISTA's codes diverged (they are {codes}), the fixed "
-        f"step eta={c.eta:g} being too long for this decoder. Training stopped before an Adam step "
-        f"on it; {again}train again with a smaller eta (e.g. "
-        f"{c.eta / 2:g}; chapter 10, 'FISTA iterations')."
-    )
+    loss = f"the decoder's loss is {loss_d.reshape(-1)[k].item()}"
+    raise FloatingPointError(_diverged(configs[k : k + 1], epoch, batch, loss, f"they are {codes}"))
 
 
 def frozen_shares(opt_d, opt_e, n_models: int) -> list[float]:

@@ -1,20 +1,14 @@
-"""Rebuild the paper's experiments: the lam sweeps of SDL, SDL-NL, VDL and VDL-NL on MNIST and on
-patches, with denoising and (MNIST) low-data classification, written as compact artifacts the book
-loads (chapter 10).
-
-    python -m sparselab reproduce mnist [--seeds 5] [--epochs N] [--n-train N] [--models vdl sdl]
-    python -m sparselab reproduce patches --patches-file FILE.npz
-    python -m sparselab reproduce mnist --seeds 5 --stacked   # each model's runs in one pass (GPU)
+"""Rebuild the paper's experiments (chapter 10): the lam sweeps of SDL, SDL-NL, VDL and VDL-NL on
+MNIST and on patches, with denoising and (MNIST) low-data classification, as compact artifacts.
+``python -m sparselab reproduce mnist|patches`` (``--help``; ``--executor`` for a cluster).
 
 Each (preset, lam, seed) trains into ``runs/reproduce/<data>/<preset>/lam<lam>/seed<seed>`` with
-:func:`~sparselab.runs.trainer.train`; a finished run is skipped and an interrupted one resumed, so the grid
-can be stopped and restarted at will. A run the results' manifest already records, trained as asked,
-is skipped too when its run folder is not here (another machine made it): adding seeds to a grid
-trains only the new ones. Artifacts go to ``book/results/<data>/``: per run the metrics,
-the history, denoising, FISTA's steps at the fixed step and at half of it (:func:`step_check`:
-the kept model's, and the last epoch's where training went on past it), classification (lam of
-the preset only) and the dictionary atoms (seed 0 only, float16), plus ``manifest.json``
-recording the command, machine, date and wall time.
+:func:`~sparselab.runs.trainer.train`; a finished run is skipped and an interrupted one resumed. A
+run the manifest already records, trained as asked, is skipped too when its run folder is not here
+(another machine made it). Artifacts go to ``book/results/<data>/``: per run the metrics, the
+history, denoising, FISTA's steps at the fixed step and at half of it (:func:`step_check`: the kept
+model's, and the last epoch's where training went on past it), classification (lam of the preset
+only) and the atoms (seed 0 only, float16), plus ``manifest.json`` (command, machine, date, time).
 """
 
 from __future__ import annotations
@@ -33,6 +27,7 @@ from ..atoms import component_images
 from ..data import load_mnist
 from ..data.patches import rebuild_command
 from ..evaluate import classify, denoise
+from ..solvers import DivergenceError
 from ..util.device import machine
 from ..util.files import write_json
 from .config import (
@@ -154,10 +149,16 @@ def step_check(config, decoder, encoder, y: torch.Tensor) -> dict:
     """FISTA on one batch ``y: (B, P)`` from the encoder's codes (as in training), at the run's fixed
     step eta and at eta / 2. Per eta: each sample's steps, the share of samples that reached
     ``max_iter`` without converging, and the energy per sample at the codes returned. A decoder that
-    has outgrown the fixed step shows up as samples at the cap (chapter 10)."""
+    has outgrown the fixed step shows up as samples at the cap (chapter 10); one whose codes diverge
+    as all of them, with ``"diverged": true`` and no energy."""
     out = {}
     for eta in (config.eta, config.eta / 2):
-        res = infer(make_config(config, eta=eta), decoder, encoder, y)
+        try:
+            res = infer(make_config(config, eta=eta), decoder, encoder, y)
+        except DivergenceError:
+            steps = [config.max_iter] * len(y)
+            out[f"{eta:g}"] = {"steps": steps, "at_cap": 1.0, "energy": None, "diverged": True}
+            continue
         out[f"{eta:g}"] = {
             "steps": res.n_iter.tolist(),
             "at_cap": float((~res.converged).float().mean()),
