@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 from dataclasses import dataclass
 
 import torch
@@ -44,7 +43,9 @@ from .gradients import curvature, smooth_gradient
 from .gradients import gradient_step as _gradient_step
 from .gradients import put_rows as _put
 from .models import LinearDictionary, MLPDecoder
-from .stacked import StackedLinearDictionary, StackedMLPDecoder
+from .safeguards import backtrack, sample_smooth
+from .stacked import StackedMLPDecoder
+from .validation import validate_inference as _validate
 
 __all__ = [
     "InferenceResult",
@@ -64,8 +65,6 @@ _CHECK_EVERY = 8  # how often the loop asks a GPU whether every sample has conve
 # proportion to their rows and gathering rows is cheap, so it drops every converged row; a GPU's
 # small products cost much the same for fewer rows (BENCHMARKS.md, "row compaction").
 _COMPACT_BELOW = {"cpu": 1.0, "cuda": 0.5}
-SAFEGUARDS = (None, "backtrack", "restart")
-_SHRINK, _MAX_SHRINKS = 0.5, 50  # backtracking halves a sample's step, at most this many times
 
 
 @dataclass
@@ -238,7 +237,7 @@ def _solve_safeguarded(
 ) -> InferenceResult:  # fmt: skip
     """The loop of :func:`_solve` with a step ``eta_i`` and a momentum ``t_i`` per sample: (..., B, 1)."""
     grad_f = smooth_gradient(decoder, y, gamma=gamma, z_target=z_target.detach())
-    f = _sample_smooth(decoder, y, gamma, z_target)  # per sample, (..., B): the hinge left out
+    f = sample_smooth(decoder, y, gamma, z_target)  # per sample, (..., B): the hinge left out
     hinge = (lambda z: beta * torch.relu(T - code_std(z)).pow(2).sum(-1)) if beta > 0 else None
     eta_i = torch.full((*y.shape[:-1], 1), eta, dtype=y.dtype, device=y.device)
     t = torch.ones_like(eta_i)
@@ -253,7 +252,8 @@ def _solve_safeguarded(
             g_hinge = variance_hinge_grad(v, beta, T) if beta > 0 else 0.0
             x = soft_threshold(v - eta_i * (g + g_hinge), eta_i * lam, positive)
             if safeguard == "backtrack":
-                x, eta_i = _backtrack(f, v, g, g_hinge, x, eta_i, lam, positive, hinge, active)
+                prox = lambda u, eta: soft_threshold(u, eta * lam, positive)  # noqa: E731
+                x, eta_i = backtrack(f, prox, v, g, g_hinge, x, eta_i, hinge, active)
             if tol > 0:
                 x = torch.where(active, x, x_prev)
                 n_iter += active[..., 0]
@@ -287,40 +287,6 @@ def _solve_safeguarded(
         history=torch.stack(history) if track_energy else None,
         sample_step=eta_i[..., 0] if safeguard == "backtrack" else None,
     )
-
-
-def _backtrack(f, v, g, g_hinge, x, eta, lam, positive, hinge, active):
-    """Halve each active sample's step until the quadratic upper bound holds at that sample,
-    ``f_i(x_i) <= f_i(v_i) + <grad f_i, x_i - v_i> + ||x_i - v_i||^2 / (2 eta_i)``, and, the hinge
-    coupling the batch, until the hinge's excess over its linear model fits in the room the samples
-    leave (else every active sample's step halves): the bound then holds for the whole smooth part.
-    Returns the accepted x and the steps."""
-    f_v = f(v)
-    slack = 64 * torch.finfo(v.dtype).eps * f_v.abs()  # round-off when x is close to v
-    for _ in range(_MAX_SHRINKS):
-        d = torch.where(active, x - v, 0.0)  # a converged sample keeps its code: it does not move
-        room = f_v + (g * d).sum(-1) + (0.5 / eta[..., 0]) * (d * d).sum(-1) - f(x) + slack
-        fails = (room < 0) & active[..., 0]
-        if hinge is not None and not bool(fails.any()):
-            excess = hinge(v + d) - hinge(v) - (g_hinge * d).sum((-2, -1))  # (...,) per batch
-            fails = active[..., 0] & (excess > room.clamp_min(0).sum(-1))[..., None]
-        if not bool(fails.any()):
-            break
-        eta = torch.where(fails[..., None], eta * _SHRINK, eta)
-        x = torch.where(
-            fails[..., None], soft_threshold(v - eta * (g + g_hinge), eta * lam, positive), x
-        )
-    return x, eta
-
-
-def _sample_smooth(decoder, y, gamma, z_target):
-    """``z -> (..., B)``: each sample's ``(1/P)||y_i - D(z_i)||^2 + (gamma/L)||z_i - e_i||^2``."""
-
-    def f(z: Tensor) -> Tensor:
-        F = (y - decoder(z)).pow(2).sum(-1) / y.shape[-1]
-        return F + gamma * (z - z_target).pow(2).sum(-1) / z.shape[-1] if gamma > 0 else F
-
-    return f
 
 
 def _lipschitz_at(decoder, z, gamma) -> float:
@@ -397,129 +363,3 @@ def ista(decoder: nn.Module, y: Tensor, **options) -> InferenceResult:
 
 
 _SIGNATURE = ista.__signature__ = inspect.signature(fista)
-
-
-def _check_tensor(name: str, t: Tensor, shape: tuple[int, ...], ref: Tensor) -> None:
-    if not isinstance(t, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor; got {type(t).__name__}")
-    if tuple(t.shape) != shape:
-        raise ValueError(f"{name} must be {shape}; got {tuple(t.shape)}")
-    if t.dtype != ref.dtype or t.device != ref.device:
-        raise ValueError(
-            f"{name} is {t.dtype} on {t.device} but y is {ref.dtype} on {ref.device}; "
-            f"convert with {name}.to(y)"
-        )
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} contains NaN or inf")
-
-
-def _validate(
-    decoder, y, *, lam, beta, T, gamma, z_target, z0, step, max_iter, tol, safeguard, momentum
-) -> tuple[int, float | Tensor]:
-    """Checks every argument once; returns the code size L and lam (a float, or (K, 1, 1))."""
-    if not isinstance(decoder, nn.Module):
-        raise ValueError(f"decoder must be a torch.nn.Module; got {type(decoder).__name__}")
-    if not isinstance(y, Tensor):
-        raise ValueError(f"y must be a torch.Tensor; got {type(y).__name__}")
-    L, source = _code_size(decoder, z0)
-    K = getattr(decoder, "n_models", None)  # a stacked decoder: y is (K, B, P)
-    if K is None and y.ndim != 2:
-        raise ValueError(f"y must be (B, P); got {tuple(y.shape)}")
-    if K is not None and (y.ndim != 3 or y.shape[0] != K):
-        raise ValueError(
-            f"y must be (K, B, P) = ({K}, B, P) for this stacked decoder; got {tuple(y.shape)}"
-        )
-    if not y.is_floating_point():
-        raise ValueError(f"y must be floating point; got {y.dtype}")
-    if not torch.isfinite(y).all():
-        raise ValueError("y contains NaN or inf")
-    P = getattr(decoder, "input_dim", None)
-    if isinstance(P, int) and y.shape[-1] != P:
-        shape = f"(B, {P})" if K is None else f"(K, B, {P})"
-        raise ValueError(f"y must be {shape} for this decoder; got {tuple(y.shape)}")
-    p = next(decoder.parameters(), None)
-    if p is not None and (p.dtype != y.dtype or p.device != y.device):
-        raise ValueError(
-            f"decoder parameters are {p.dtype} on {p.device} but y is {y.dtype} on {y.device}; "
-            "move one with .to()"
-        )
-    if isinstance(lam, Tensor) and lam.ndim == 0:
-        lam = lam.item()
-    elif isinstance(lam, Tensor) and K is None:
-        raise ValueError(
-            f"lam must be a number or a 0-d tensor for a single decoder; got a tensor of shape "
-            f"{tuple(lam.shape)}"
-        )
-    lam_checked = lam
-    if K is not None and isinstance(lam, Tensor):  # one lam per stacked model
-        _check_tensor("lam", lam, (K, 1, 1), y)
-        if bool((lam < 0).any()):
-            raise ValueError("lam must be >= 0 for every model")
-        lam_checked = 0.0
-    if K is not None and step == "auto":
-        raise ValueError("step='auto' is not available for a stacked decoder: pass a float step")
-    for name, value in (
-        ("lam", lam_checked), ("beta", beta), ("T", T), ("gamma", gamma), ("tol", tol)
-    ):  # fmt: skip
-        if not _is_real(value) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    if step != "auto" and (not _is_real(step) or not math.isfinite(step) or step <= 0):
-        raise ValueError(f"step must be a float > 0 or 'auto'; got {step!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}")
-    if safeguard not in SAFEGUARDS or (safeguard == "restart" and not momentum):
-        allowed = "None, 'backtrack' or 'restart'" if momentum else "None or 'backtrack' for ista"
-        raise ValueError(f"safeguard must be {allowed}; got {safeguard!r}")
-    B = y.shape[-2]
-    if beta > 0 and B < 2:
-        raise ValueError(f"beta > 0 needs a batch of at least 2 samples (a std over y); got B={B}")
-    for name, t in (("z0", z0), ("z_target", z_target)):
-        if t is not None:
-            _check_tensor(name, t, (*y.shape[:-1], L), y)
-    if not isinstance(decoder, _KNOWN):  # a module we know nothing about: try it once
-        try:
-            with torch.no_grad():
-                out = decoder(torch.zeros(B, L, dtype=y.dtype, device=y.device))
-        except (RuntimeError, ValueError, TypeError, IndexError) as err:
-            why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(
-                f"{source} = {L} does not fit the decoder: it fails on (B, L) = {(B, L)} codes "
-                f"({why})"
-            ) from None
-        if tuple(out.shape) != tuple(y.shape):
-            raise ValueError(
-                f"decoder maps (B, L) = {(B, L)} to {tuple(out.shape)}, but y is {tuple(y.shape)}"
-            )
-    return L, lam
-
-
-_KNOWN = (LinearDictionary, MLPDecoder, StackedLinearDictionary, StackedMLPDecoder)
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _code_size(decoder: nn.Module, z0) -> tuple[int, str]:
-    """The code size L and where it comes from: ``code_dim``, else z0, else the first nn.Linear."""
-    L = getattr(decoder, "code_dim", None)
-    if L is not None:
-        if isinstance(L, bool) or not isinstance(L, numbers.Integral) or L < 1:
-            raise ValueError(f"code_dim must be a positive integer; got {L!r}")
-        weights = {
-            LinearDictionary: "weight", StackedLinearDictionary: "weight",
-            MLPDecoder: "fc1.weight", StackedMLPDecoder: "W1",
-        }.get(type(decoder))  # fmt: skip
-        n = decoder.get_parameter(weights).shape[-1] if weights else L
-        if n != L:
-            raise ValueError(f"code_dim = {L} does not match the decoder's weights: they take {n}")
-        return int(L), "code_dim"
-    if isinstance(z0, Tensor) and z0.ndim >= 1:
-        return z0.shape[-1], "z0's size L"
-    first = next((m for m in decoder.modules() if isinstance(m, nn.Linear)), None)
-    if first is None:
-        raise ValueError(
-            f"the code size of this {type(decoder).__name__} is unknown: pass z0 or set "
-            "decoder.code_dim"
-        )
-    return first.in_features, "the first nn.Linear's in_features"

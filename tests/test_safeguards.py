@@ -84,7 +84,7 @@ def test_well_conditioned_problem_gives_plain_fista_codes(safeguard, mnist_batch
         mnist_batch[:60],
         torch.rand(60, 128, dtype=F64, generator=torch.Generator().manual_seed(4)),
     )
-    kw = dict(lam=0.01, beta=10.0, T=0.5, gamma=5.0, z_target=e, max_iter=300, tol=1e-6)
+    kw = dict(lam=0.01, beta=1.0, T=0.5, gamma=5.0, z_target=e, max_iter=3000, tol=1e-8)
     step = 0.5 / lipschitz_constant(D, gamma=5.0)
     plain = fista(D, y, step=step, **kw)
     res = fista(D, y, step=step, safeguard=safeguard, **kw)
