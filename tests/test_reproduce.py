@@ -386,13 +386,36 @@ def test_grids_sharing_a_results_folder_keep_each_others_manifest_entries(tmp_pa
         list(pool.map(grid, ["a", "b"]))
     keys = {(m["preset"], m["lam"]) for m in json.loads(path.read_text())}
     assert keys == {(p, lam) for p in "ab" for lam in range(150)}
-    assert not (tmp_path / "manifest.json.lock").exists()
+    assert not (tmp_path / "manifest.json.lock.owner").exists()
 
 
-def test_a_lock_left_by_a_crashed_grid_is_named_in_the_error(tmp_path):
-    (tmp_path / "manifest.json.lock").touch()
-    with pytest.raises(TimeoutError, match=r"manifest\.json\.lock.*delete it"):
-        _update_manifest(tmp_path / "manifest.json", lambda ms: ms, timeout=0.1)
+def test_a_lock_file_left_by_a_crashed_grid_blocks_nobody(tmp_path):
+    # the OS frees a dead process's lock: the file it leaves is no longer a lock
+    (tmp_path / "manifest.json.lock").write_text("")
+    _update_manifest(tmp_path / "manifest.json", lambda ms: ms + [{"a": 1}], timeout=0.1)
+    assert json.loads((tmp_path / "manifest.json").read_text()) == [{"a": 1}]
+
+
+def test_a_lock_held_by_a_live_grid_names_its_holder(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "manifest.json"
+    holder = (  # another process holds the lock, as a grid writing the manifest would
+        "import sys, time; from pathlib import Path; from sparselab.runs import store;"
+        "store.update_manifest(Path(sys.argv[1]), lambda ms: (print('held', flush=True),"
+        " time.sleep(30), ms)[2])"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(path)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"held"
+        with pytest.raises(TimeoutError, match=rf"manifest\.json\.lock .* by pid {proc.pid} on"):
+            _update_manifest(path, lambda ms: ms, timeout=0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    _update_manifest(path, lambda ms: ms + [1], timeout=5)  # killed: the lock is free again
+    assert json.loads(path.read_text()) == [1]
 
 
 def test_load_results_from_a_folder_without_a_manifest_says_what_to_run(tmp_path):
