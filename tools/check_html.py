@@ -2,7 +2,9 @@
 a console error, every figure is present and decodes, every kernel-free explorer's slider moves
 (by the keyboard) and changes its figure, and no internal link is broken.
 
-    python tools/check_html.py [_build/html]
+    python tools/check_html.py [_build/html] [--screenshots DIR]
+
+With --screenshots, each explorer is saved as DIR/<page>-<k>-<step>.png before and after each move.
 
 Exits 1 listing every problem. Needs Debian's chromium and chromium-driver, and selenium.
 """
@@ -29,7 +31,7 @@ return imgs.map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0]);
 # Each explorer's sliders (sparselab/book/static_explorer.py), with the figure each one drives
 EXPLORERS_JS = """
 return Array.from(document.querySelectorAll('.sl-explorer')).map(e =>
-  [e.querySelector('img.sl-explorer-view'), Array.from(e.querySelectorAll('input[type=range]'))]);
+  [e, e.querySelector('img.sl-explorer-view'), Array.from(e.querySelectorAll('input[type=range]'))]);
 """
 VIEW_JS = "const i = arguments[0]; return [i.src, i.complete && i.naturalWidth > 0, i.alt];"
 
@@ -79,22 +81,25 @@ def static_problems(root: Path, pages: list[Path]) -> list[str]:
     return problems
 
 
-def explorer_problems(driver, name: str) -> tuple[list[str], int]:
+def explorer_problems(driver, name: str, shots: Path | None = None) -> tuple[list[str], int]:
     """Move every slider of every explorer on the page one step with the keyboard (back where it
     is at its end); each move must change the figure to one that decodes and say its value."""
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     problems, moved = [], 0
-    for k, (view, sliders) in enumerate(driver.execute_script(EXPLORERS_JS)):
+    stem = Path(name).stem
+    for k, (explorer, view, sliders) in enumerate(driver.execute_script(EXPLORERS_JS)):
         if not sliders:
             problems.append(f"{name}: explorer {k} has no slider")
-        for slider in sliders:
+        for j, slider in enumerate(sliders):
             label = f"{name}: explorer {k}, slider {slider.get_attribute('data-label')}"
             before = driver.execute_script(VIEW_JS, view)
             said = slider.get_attribute("aria-valuetext")
             at_end = slider.get_attribute("value") == slider.get_attribute("max")
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", slider)
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", explorer)
+            if shots and j == 0:
+                explorer.screenshot(str(shots / f"{stem}-{k}-start.png"))
             slider.send_keys(Keys.ARROW_LEFT if at_end else Keys.ARROW_RIGHT)
             try:
                 WebDriverWait(driver, 5).until(
@@ -110,10 +115,14 @@ def explorer_problems(driver, name: str) -> tuple[list[str], int]:
             if driver.execute_script(VIEW_JS, view)[2] == before[2]:
                 problems.append(f"{label}: moved, but the figure's alt text did not change")
             moved += 1
+            if shots:
+                explorer.screenshot(str(shots / f"{stem}-{k}-moved{j}.png"))
     return problems, moved
 
 
-def browser_problems(root: Path, pages: list[Path]) -> tuple[list[str], dict[str, tuple[int, int]]]:
+def browser_problems(
+    root: Path, pages: list[Path], shots: Path | None = None
+) -> tuple[list[str], dict[str, tuple[int, int]]]:
     """Load every page in headless Chromium; report pages that fail, console errors, figures that
     do not decode and explorers whose sliders do nothing. Returns the problems and, per page,
     (figures, sliders moved)."""
@@ -137,7 +146,7 @@ def browser_problems(root: Path, pages: list[Path]) -> tuple[list[str], dict[str
                 continue
             images = driver.execute_script(IMAGES_JS)
             problems += [f"{name}: figure {src[:80]} did not load" for src, ok in images if not ok]
-            found, moved = explorer_problems(driver, name)
+            found, moved = explorer_problems(driver, name, shots)
             problems += found
             figures[name] = (len(images), moved)
             problems += [
@@ -151,13 +160,19 @@ def browser_problems(root: Path, pages: list[Path]) -> tuple[list[str], dict[str
 
 
 def main(argv: list[str]) -> int:
+    shots = None
+    if "--screenshots" in argv:
+        i = argv.index("--screenshots")
+        shots = Path(argv[i + 1])
+        shots.mkdir(parents=True, exist_ok=True)
+        argv = argv[:i] + argv[i + 2 :]
     root = Path(argv[0] if argv else "_build/html").resolve()
     pages = sorted(root.glob("book/*.html"))
     if not pages:
         print(f"no pages under {root}/book: build the book first", file=sys.stderr)
         return 1
     problems = static_problems(root, pages)
-    browser, figures = browser_problems(root, pages)
+    browser, figures = browser_problems(root, pages, shots)
     problems += browser
     for name, (n, moved) in figures.items():
         print(f"{name}: loaded, {n} figure(s), {moved} explorer slider(s) moved")

@@ -220,10 +220,12 @@ def static_lambda_explorer(
     max_iter: int = 200,
     n_show: int = 8,
     z0: Tensor | None = None,
+    colors: int = 32,
 ) -> StaticExplorer:
     """:func:`lambda_explorer` without a kernel: its figure precomputed for every combination of
     ``grid`` (keys among lam, beta, T, step_scale; each grid holds that keyword's value), the
-    other keywords fixed. In a live Jupyter frontend it shows :func:`lambda_explorer`."""
+    other keywords fixed; each view a PNG of ``colors`` colours. In a live Jupyter frontend it
+    shows :func:`lambda_explorer`."""
     settings = {"lam": lam, "beta": beta, "T": T, "step_scale": step_scale}
     unknown = set(grid) - set(settings)
     if unknown:
@@ -243,6 +245,7 @@ def static_lambda_explorer(
         live=lambda: lambda_explorer(
             decoder, y, **settings, max_iter=max_iter, n_show=n_show, z0=z0
         ),
+        colors=colors,
     )
 
 
