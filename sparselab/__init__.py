@@ -10,10 +10,21 @@ at, one concept a module (``energy``, ``models``, ``stacked``, ``gradients``, ``
 
 from .data import load_mnist, mnist_denormalize, mnist_normalize
 from .energy import energy, variance_hinge, variance_hinge_grad
+from .gradients import curvature
 from .models import Autoencoder, LinearDictionary, LISTAEncoder, MLPDecoder
 from .solvers import InferenceResult, fista, ista, lipschitz_constant, soft_threshold
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+
+def __getattr__(name: str):
+    # the runs layer loads on first use: `import sparselab` stays the maths and the data
+    if name == "load_pretrained":
+        from .runs.pretrained import load_pretrained
+
+        return load_pretrained
+    raise AttributeError(f"module 'sparselab' has no attribute {name!r}")
+
 
 __all__ = [
     "Autoencoder",
@@ -21,11 +32,13 @@ __all__ = [
     "LISTAEncoder",
     "LinearDictionary",
     "MLPDecoder",
+    "curvature",
     "energy",
     "fista",
     "ista",
     "lipschitz_constant",
     "load_mnist",
+    "load_pretrained",
     "mnist_denormalize",
     "mnist_normalize",
     "soft_threshold",

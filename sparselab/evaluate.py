@@ -2,7 +2,7 @@
 denoising, and low-data classification on MNIST.
 
 ``python -m sparselab evaluate denoise|classify --run runs/x`` runs them on a trained run
-(:mod:`sparselab.cli.evaluate`).
+(``python -m sparselab evaluate``).
 """
 
 from __future__ import annotations

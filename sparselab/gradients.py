@@ -9,7 +9,9 @@ r"""The smooth part of the energy of Method §2, as the gradient step of proxima
 affine map ``v S + c`` for a :class:`~sparselab.models.LinearDictionary` (``S`` and ``c`` computed
 once), the MLP's gradient written out, batched products for K stacked models, and autograd for any
 other module. The hinge's closed-form gradient (:func:`~sparselab.energy.variance_hinge_grad`)
-couples the samples of a batch.
+couples the samples of a batch. :func:`smooth_gradient` is the gradient itself (the hinge left out),
+for the safeguarded solvers; :func:`curvature` each sample's curvature of f, by power iteration on
+the decoder's Jacobian.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .energy import variance_hinge_grad
 from .models import LinearDictionary, MLPDecoder
 from .stacked import StackedLinearDictionary, StackedMLPDecoder
 
-__all__ = ["gradient_step", "put_rows"]
+__all__ = ["gradient_step", "smooth_gradient", "curvature", "put_rows"]
 
 
 def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, z_target):
@@ -29,7 +31,7 @@ def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, 
     (or (K, B, L) with a stacked decoder). For a decoder that is not linear it also takes
     ``(v, rows)``: only those rows (n,) of the result (rows (K, n): n rows of each model), the
     hinge's statistics still over all of v."""
-    P, L = y.shape[-1], decoder.code_dim
+    P, L = y.shape[-1], z_target.shape[-1]
     if isinstance(decoder, StackedLinearDictionary):  # the affine step of each model, batched
         W = decoder.weight.detach()
         eye = torch.eye(L, dtype=W.dtype, device=W.device)
@@ -51,12 +53,7 @@ def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, 
         def smooth_step(v: Tensor) -> Tensor:
             return torch.addmm(c, v, S)
     else:
-        if isinstance(decoder, StackedMLPDecoder):
-            grad_rec = _stacked_mlp_grad(decoder)
-        elif isinstance(decoder, MLPDecoder):
-            grad_rec = _mlp_grad(decoder)
-        else:
-            grad_rec = _autograd(decoder)
+        grad_rec = _reconstruction_grad(decoder)
 
         def smooth_step(v: Tensor, rows: Tensor | None = None) -> Tensor:
             if rows is None:
@@ -76,6 +73,64 @@ def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, 
         return smooth_step(v, *rows).add_(_take(hinge, rows[0]) if rows else hinge, alpha=-eta)
 
     return step
+
+
+def smooth_gradient(decoder: nn.Module, y: Tensor, *, gamma, z_target):
+    """Returns the map ``z -> grad f(z)`` for f without the hinge:
+    ``sum_i (1/P)||y_i - D(z_i)||^2 + (gamma/L)||z_i - e_i||^2``; z, z_target: (B, L) (or (K, B, L))."""
+    P, L = y.shape[-1], z_target.shape[-1]
+    if isinstance(decoder, (LinearDictionary, StackedLinearDictionary)):
+        W = decoder.weight.detach()  # (P, L) or (K, P, L)
+        eye = torch.eye(L, dtype=W.dtype, device=W.device)
+        A = (2.0 / P) * (W.transpose(-1, -2) @ W) + (2.0 * gamma / L) * eye
+        b = (2.0 / P) * (y @ W) + (2.0 * gamma / L) * z_target
+        return lambda z: z @ A - b
+    grad_rec = _reconstruction_grad(decoder)
+
+    def grad(z: Tensor) -> Tensor:
+        g = grad_rec(z, y)
+        return g + (2.0 * gamma / L) * (z - z_target) if gamma > 0 else g
+
+    return grad
+
+
+@torch.no_grad()
+def curvature(
+    decoder: nn.Module,
+    z: Tensor,
+    *,
+    gamma: float = 0.0,
+    iters: int = 20,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Each sample's largest curvature of f (the hinge left out) at its code, by power iteration:
+    the top eigenvalue of ``(2/P) J_i^T J_i + (2 gamma / L) I``, J_i: (P, L) the decoder's Jacobian
+    at z_i (for a ReLU decoder, piecewise linear, the reconstruction's Hessian itself).
+    z: (B, L) -> (B,) (or (K, B, L) -> (K, B) for K stacked models). ``eta * curvature`` above 4/3
+    is where FISTA's fixed step starts to oscillate (chapter 7), above 2 where ISTA's does."""
+    if not isinstance(iters, int) or isinstance(iters, bool) or iters < 1:
+        raise ValueError(f"iters must be an integer >= 1; got {iters!r}")
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    z = z.detach()
+    u = torch.randn(z.shape, generator=gen, dtype=z.dtype).to(z.device)
+    with torch.enable_grad():
+        out, vjp = torch.func.vjp(decoder, z)
+    for _ in range(iters):
+        u = u / u.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(u.dtype).tiny)
+        Ju = torch.func.jvp(decoder, (z,), (u,))[1]
+        (JtJu,) = vjp(Ju)
+        u = JtJu
+    sigma2 = (Ju * Ju).sum(-1)  # u^T J^T J u at the last unit vector u: the Rayleigh quotient
+    return (2.0 / out.shape[-1]) * sigma2 + 2.0 * gamma / z.shape[-1]
+
+
+def _reconstruction_grad(decoder: nn.Module):
+    """``(z, y) -> grad of sum_i (1/P)||y_i - D(z_i)||^2`` for a decoder that is not linear."""
+    if isinstance(decoder, StackedMLPDecoder):
+        return _stacked_mlp_grad(decoder)
+    if isinstance(decoder, MLPDecoder):
+        return _mlp_grad(decoder)
+    return _autograd(decoder)
 
 
 def _take(t: Tensor, rows: Tensor) -> Tensor:

@@ -83,7 +83,9 @@ class LinearDictionary(nn.Module):
 class MLPDecoder(nn.Module):
     """One-hidden-layer decoder ``D(z) = W2 relu(W1 z + b1)``: z: (B, L) -> (B, P).
 
-    ``fc1``: W1 (H, L) with bias b1; ``fc2``: W2 (P, H) without bias.
+    ``fc1``: W1 (H, L) with bias b1; ``fc2``: W2 (P, H) without bias. Every weight and b1 start from
+    nn.Linear's default range; ``zero_hidden_bias=True`` then sets b1 to 0, as the paper's public code
+    does (``models/one_hidden_decoder.py`` there), leaving W1 and W2 as they were drawn.
     """
 
     def __init__(
@@ -92,10 +94,13 @@ class MLPDecoder(nn.Module):
         hidden_dim: int,
         input_dim: int,
         *,
+        zero_hidden_bias: bool = False,
         generator: torch.Generator | None = None,
     ):
         super().__init__()
         _check_sizes(code_dim=code_dim, hidden_dim=hidden_dim, input_dim=input_dim)
+        if not isinstance(zero_hidden_bias, bool):
+            raise ValueError(f"zero_hidden_bias must be True or False; got {zero_hidden_bias!r}")
         self.code_dim, self.hidden_dim, self.input_dim = (
             int(code_dim),
             int(hidden_dim),
@@ -106,6 +111,8 @@ class MLPDecoder(nn.Module):
         _uniform_(self.fc1.weight, code_dim, generator)
         _uniform_(self.fc1.bias, code_dim, generator)
         _uniform_(self.fc2.weight, hidden_dim, generator)
+        if zero_hidden_bias:
+            nn.init.zeros_(self.fc1.bias)
 
     def forward(self, z: Tensor) -> Tensor:
         _check_input("z", z, self.code_dim, self.fc1.weight)

@@ -17,6 +17,13 @@ tolerance, a sample that has converged keeps its code; an :class:`~sparselab.mod
 then computes its steps for the rows still iterating only, which is most of the saving when a
 batch's slowest sample runs ten times as long as its typical one.
 
+``safeguard`` (off by default: the paper's fixed step) departs from the paper where a fixed step
+stalls (chapter 7, "When FISTA stalls"): ``"backtrack"`` gives each sample its own step, halved
+until f's quadratic upper bound holds at that sample (Beck & Teboulle 2009), never above ``step``;
+``"restart"`` (FISTA only) resets a sample's momentum whenever its energy rises (O'Donoghue &
+Candès 2015). A step that makes the codes non-finite raises a ValueError naming ``step`` and an
+estimate of the largest stable one (1 / :func:`~sparselab.gradients.curvature` at the start codes).
+
 K independent problems solve in one call with a stacked decoder (:mod:`sparselab.stacked`):
 y: (K, B, P), codes (K, B, L), ``lam`` a float or a (K, 1, 1) tensor, a float ``step``; the hinge
 takes each model's std over its own batch, and ``energy`` is then (K,), one per model.
@@ -26,16 +33,18 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from .energy import code_std, energy
+from .energy import code_std, energy, variance_hinge_grad
+from .gradients import curvature, smooth_gradient
 from .gradients import gradient_step as _gradient_step
 from .gradients import put_rows as _put
 from .models import LinearDictionary, MLPDecoder
-from .stacked import StackedMLPDecoder
+from .stacked import StackedLinearDictionary, StackedMLPDecoder
 
 __all__ = ["InferenceResult", "fista", "ista", "soft_threshold", "lipschitz_constant"]
 
@@ -48,6 +57,8 @@ _CHECK_EVERY = 8  # how often the loop asks a GPU whether every sample has conve
 # proportion to their rows and gathering rows is cheap, so it drops every converged row; a GPU's
 # small products cost much the same for fewer rows (BENCHMARKS.md, "row compaction").
 _COMPACT_BELOW = {"cpu": 1.0, "cuda": 0.5}
+SAFEGUARDS = (None, "backtrack", "restart")
+_SHRINK, _MAX_SHRINKS = 0.5, 50  # backtracking halves a sample's step, at most this many times
 
 
 @dataclass
@@ -55,8 +66,9 @@ class InferenceResult:
     """What :func:`fista` and :func:`ista` return.
 
     z: (B, L) codes; n_iter: (B,) steps each sample ran before it converged (or max_iter);
-    energy: scalar tensor, F(Z) at the returned codes; converged: (B,) bool;
-    history: (n_steps,) energy after each step when ``track_energy=True``, else None.
+    energy: scalar tensor, F(Z) at the returned codes; converged: (B,) bool; step: the step asked for;
+    history: (n_steps,) energy after each step when ``track_energy=True``, else None;
+    sample_step: (B,) each sample's last step with ``safeguard="backtrack"``, else None.
     """
 
     z: Tensor
@@ -65,6 +77,7 @@ class InferenceResult:
     converged: Tensor
     step: float
     history: Tensor | None = None
+    sample_step: Tensor | None = None
 
 
 def soft_threshold(u: Tensor, threshold: float, positive: bool = True) -> Tensor:
@@ -86,7 +99,8 @@ def lipschitz_constant(decoder: nn.Module, *, gamma: float = 0.0) -> float:
     """Lipschitz constant of the gradient of the per-sample smooth energy (without the hinge).
 
     Linear: ``(2/P) ||W||_2^2 + 2 gamma / L``. MLPDecoder: the bound ``(2/P) ||W2||^2 ||W1||^2``
-    (ReLU is 1-Lipschitz). Other modules: pass a float ``step`` instead.
+    (ReLU is 1-Lipschitz). Other modules have no global bound here: :func:`fista` with
+    ``step="auto"`` uses their :func:`~sparselab.gradients.curvature` at the start codes instead.
     """
     if isinstance(decoder, LinearDictionary):
         rec = 2.0 / decoder.input_dim * _largest_sv2(decoder.weight)
@@ -99,8 +113,8 @@ def lipschitz_constant(decoder: nn.Module, *, gamma: float = 0.0) -> float:
         )
     else:
         raise ValueError(
-            f"step='auto' needs a LinearDictionary or an MLPDecoder; got {type(decoder).__name__}: "
-            "pass a float step"
+            f"lipschitz_constant needs a LinearDictionary or an MLPDecoder; got "
+            f"{type(decoder).__name__}: use sparselab.curvature at the codes instead"
         )
     return float(rec) + 2.0 * gamma / decoder.code_dim
 
@@ -126,8 +140,9 @@ def _solve(
     positive,
     momentum: bool,
     track_energy: bool,
+    safeguard,
 ) -> InferenceResult:
-    _validate(
+    L, lam = _validate(
         decoder,
         y,
         lam=lam,
@@ -139,13 +154,18 @@ def _solve(
         step=step,
         max_iter=max_iter,
         tol=tol,
+        safeguard=safeguard,
+        momentum=momentum,
     )
-    batch, L = y.shape[:-1], decoder.code_dim  # (B,), or (K, B) for K stacked models
+    batch = y.shape[:-1]  # (B,), or (K, B) for K stacked models
     if z_target is None:
         z_target = torch.zeros(*batch, L, dtype=y.dtype, device=y.device)
+    x = (z_target if z0 is None else z0).detach().clone()
     if step == "auto":
-        step = 1.0 / lipschitz_constant(decoder, gamma=gamma)
+        step = 1.0 / _lipschitz_at(decoder, x, gamma)
     eta = float(step)
+    if safeguard is not None:
+        return _solve_safeguarded(**locals())
     gradient_step = _gradient_step(
         decoder, y, eta, beta=beta, T=T, gamma=gamma, z_target=z_target.detach()
     )
@@ -154,7 +174,6 @@ def _solve(
     compact = tol > 0 and isinstance(decoder, (MLPDecoder, StackedMLPDecoder))
     check_every = 1 if compact and y.device.type == "cpu" else _CHECK_EVERY
     compact_below = _COMPACT_BELOW.get(y.device.type, 0.5)
-    x = (z_target if z0 is None else z0).detach().clone()
     with torch.no_grad():
         x_prev, v, t = x, x, 1.0
         active = torch.ones(*batch, 1, dtype=torch.bool, device=y.device)
@@ -195,6 +214,7 @@ def _solve(
         if tol == 0:
             n_iter.fill_(max_iter)
         F = _energy(decoder, y, x, lam, beta, T, gamma, z_target)
+    _check_finite(F, decoder, z0 if z0 is not None else z_target, eta, gamma, momentum)
     return InferenceResult(
         z=x,
         n_iter=n_iter,
@@ -202,6 +222,116 @@ def _solve(
         converged=~active[..., 0],
         step=eta,
         history=torch.stack(history) if track_energy else None,
+    )
+
+
+def _solve_safeguarded(
+    decoder, y, *, lam, beta, T, gamma, z_target, z0, x, eta, max_iter, tol, positive, momentum,
+    track_energy, safeguard, **_,
+) -> InferenceResult:  # fmt: skip
+    """The loop of :func:`_solve` with a step ``eta_i`` and a momentum ``t_i`` per sample: (..., B, 1)."""
+    grad_f = smooth_gradient(decoder, y, gamma=gamma, z_target=z_target.detach())
+    f = _sample_smooth(decoder, y, gamma, z_target)  # per sample, (..., B): the hinge left out
+    hinge = (lambda z: beta * torch.relu(T - code_std(z)).pow(2).sum(-1)) if beta > 0 else None
+    eta_i = torch.full((*y.shape[:-1], 1), eta, dtype=y.dtype, device=y.device)
+    t = torch.ones_like(eta_i)
+    history = [] if track_energy else None
+    with torch.no_grad():
+        x_prev = v = x
+        F_prev = f(x) + (lam * x.abs()).sum(-1)
+        active = torch.ones_like(eta_i, dtype=torch.bool)
+        n_iter = torch.zeros(eta_i.shape[:-1], dtype=torch.long, device=y.device)
+        for k in range(1, max_iter + 1):
+            g = grad_f(v)  # the hinge's gradient joins the step, its value stays out of the test
+            g_hinge = variance_hinge_grad(v, beta, T) if beta > 0 else 0.0
+            x = soft_threshold(v - eta_i * (g + g_hinge), eta_i * lam, positive)
+            if safeguard == "backtrack":
+                x, eta_i = _backtrack(f, v, g, g_hinge, x, eta_i, lam, positive, hinge, active)
+            if tol > 0:
+                x = torch.where(active, x, x_prev)
+                n_iter += active[..., 0]
+                active = active & ~_converged(x, x_prev, tol)[..., None]
+            if momentum:
+                t_next = (1 + torch.sqrt(1 + 4 * t * t)) / 2
+                v = x + ((t - 1) / t_next) * (x - x_prev)
+                if safeguard == "restart":  # a sample whose energy rose drops its momentum
+                    F_x = f(x) + (lam * x.abs()).sum(-1)
+                    rose = (F_x > F_prev)[..., None]
+                    v, t_next, F_prev = torch.where(rose, x, v), t_next.masked_fill(rose, 1.0), F_x
+                v = torch.where(active, v, x)
+                t = t_next
+            else:
+                v = x
+            x_prev = x
+            if track_energy:
+                history.append(_energy(decoder, y, x, lam, beta, T, gamma, z_target))
+            if tol > 0 and k % _CHECK_EVERY == 0 and not bool(active.any()):
+                break
+        if tol == 0:
+            n_iter.fill_(max_iter)
+        F = _energy(decoder, y, x, lam, beta, T, gamma, z_target)
+    _check_finite(F, decoder, z0 if z0 is not None else z_target, eta, gamma, momentum)
+    return InferenceResult(
+        z=x,
+        n_iter=n_iter,
+        energy=F,
+        converged=~active[..., 0],
+        step=eta,
+        history=torch.stack(history) if track_energy else None,
+        sample_step=eta_i[..., 0] if safeguard == "backtrack" else None,
+    )
+
+
+def _backtrack(f, v, g, g_hinge, x, eta, lam, positive, hinge, active):
+    """Halve each active sample's step until the quadratic upper bound holds at that sample,
+    ``f_i(x_i) <= f_i(v_i) + <grad f_i, x_i - v_i> + ||x_i - v_i||^2 / (2 eta_i)``, and, the hinge
+    coupling the batch, until the hinge's excess over its linear model fits in the room the samples
+    leave (else every active sample's step halves): the bound then holds for the whole smooth part.
+    Returns the accepted x and the steps."""
+    f_v = f(v)
+    slack = 64 * torch.finfo(v.dtype).eps * f_v.abs()  # round-off when x is close to v
+    for _ in range(_MAX_SHRINKS):
+        d = torch.where(active, x - v, 0.0)  # a converged sample keeps its code: it does not move
+        room = f_v + (g * d).sum(-1) + (0.5 / eta[..., 0]) * (d * d).sum(-1) - f(x) + slack
+        fails = (room < 0) & active[..., 0]
+        if hinge is not None and not bool(fails.any()):
+            excess = hinge(v + d) - hinge(v) - (g_hinge * d).sum((-2, -1))  # (...,) per batch
+            fails = active[..., 0] & (excess > room.clamp_min(0).sum(-1))[..., None]
+        if not bool(fails.any()):
+            break
+        eta = torch.where(fails[..., None], eta * _SHRINK, eta)
+        x = torch.where(
+            fails[..., None], soft_threshold(v - eta * (g + g_hinge), eta * lam, positive), x
+        )
+    return x, eta
+
+
+def _sample_smooth(decoder, y, gamma, z_target):
+    """``z -> (..., B)``: each sample's ``(1/P)||y_i - D(z_i)||^2 + (gamma/L)||z_i - e_i||^2``."""
+
+    def f(z: Tensor) -> Tensor:
+        F = (y - decoder(z)).pow(2).sum(-1) / y.shape[-1]
+        return F + gamma * (z - z_target).pow(2).sum(-1) / z.shape[-1] if gamma > 0 else F
+
+    return f
+
+
+def _lipschitz_at(decoder, z, gamma) -> float:
+    """lipschitz_constant for the decoders it knows; else the largest curvature at the codes z."""
+    if isinstance(decoder, (LinearDictionary, MLPDecoder)):
+        return lipschitz_constant(decoder, gamma=gamma)
+    return float(curvature(decoder, z, gamma=gamma).max())
+
+
+def _check_finite(F, decoder, z_start, eta, gamma, momentum) -> None:
+    """Divergence is never silent: non-finite codes (hence energy) raise, with a stable step."""
+    if bool(torch.isfinite(F).all()):
+        return
+    stable = 1.0 / float(curvature(decoder, z_start, gamma=gamma).max())
+    raise ValueError(
+        f"step={eta:.4g} made {'fista' if momentum else 'ista'} diverge (the codes turned "
+        f"non-finite); the largest stable step is about {stable:.4g} (1 / the energy's curvature "
+        "at the start codes): pass a smaller step, step='auto' or safeguard='backtrack'"
     )
 
 
@@ -231,19 +361,25 @@ def fista(
     tol: float = 1e-3,
     positive: bool = True,
     track_energy: bool = False,
+    safeguard: str | None = None,
 ) -> InferenceResult:
     """Minimise the energy of Method §2 over the codes with FISTA; the decoder is left untouched.
 
-    decoder: module (B, L) -> (B, P) with a ``code_dim`` attribute; y: (B, P);
+    decoder: any module (B, L) -> (B, P), rows independent; the code size L is ``z0``'s, else its
+    ``code_dim``, else its first nn.Linear's ``in_features``; y: (B, P);
     z_target: (B, L) encoder prediction e (also the start when ``z0`` is None; zeros if both are None);
-    step: a float eta or ``"auto"`` (1 / Lipschitz constant); ``tol=0`` runs exactly ``max_iter``
-    steps, ``tol>0`` freezes each sample once ``||z_k - z_{k-1}|| < tol ||z_{k-1}||``.
+    step: a float eta or ``"auto"`` (1 / Lipschitz constant; for a module other than the package's
+    decoders, 1 / its largest curvature at the start codes); ``tol=0`` runs exactly ``max_iter``
+    steps, ``tol>0`` freezes each sample once ``||z_k - z_{k-1}|| < tol ||z_{k-1}||``;
+    safeguard: None (the paper's fixed step), ``"backtrack"`` or ``"restart"`` (module docstring).
+    Raises ValueError when the codes turn non-finite (a step far too large).
     """
     return _solve(**locals(), momentum=True)
 
 
 def ista(decoder: nn.Module, y: Tensor, **options) -> InferenceResult:
-    """ISTA (proximal gradient without momentum); same arguments and result as :func:`fista`."""
+    """ISTA (proximal gradient without momentum); same arguments and result as :func:`fista`
+    (``safeguard`` None or ``"backtrack"``: without momentum there is nothing to restart)."""
     args = _SIGNATURE.bind(decoder, y, **options)
     args.apply_defaults()
     return _solve(**args.arguments, momentum=False)
@@ -266,14 +402,15 @@ def _check_tensor(name: str, t: Tensor, shape: tuple[int, ...], ref: Tensor) -> 
         raise ValueError(f"{name} contains NaN or inf")
 
 
-def _validate(decoder, y, *, lam, beta, T, gamma, z_target, z0, step, max_iter, tol) -> None:
+def _validate(
+    decoder, y, *, lam, beta, T, gamma, z_target, z0, step, max_iter, tol, safeguard, momentum
+) -> tuple[int, float | Tensor]:
+    """Checks every argument once; returns the code size L and lam (a float, or (K, 1, 1))."""
     if not isinstance(decoder, nn.Module):
         raise ValueError(f"decoder must be a torch.nn.Module; got {type(decoder).__name__}")
-    L = getattr(decoder, "code_dim", None)
-    if not isinstance(L, int):
-        raise ValueError("decoder must have an integer `code_dim` attribute (the code size L)")
     if not isinstance(y, Tensor):
         raise ValueError(f"y must be a torch.Tensor; got {type(y).__name__}")
+    L, source = _code_size(decoder, z0)
     K = getattr(decoder, "n_models", None)  # a stacked decoder: y is (K, B, P)
     if K is None and y.ndim != 2:
         raise ValueError(f"y must be (B, P); got {tuple(y.shape)}")
@@ -295,32 +432,83 @@ def _validate(decoder, y, *, lam, beta, T, gamma, z_target, z0, step, max_iter, 
             f"decoder parameters are {p.dtype} on {p.device} but y is {y.dtype} on {y.device}; "
             "move one with .to()"
         )
+    if isinstance(lam, Tensor) and lam.ndim == 0:
+        lam = lam.item()
+    elif isinstance(lam, Tensor) and K is None:
+        raise ValueError(
+            f"lam must be a number or a 0-d tensor for a single decoder; got a tensor of shape "
+            f"{tuple(lam.shape)}"
+        )
+    lam_checked = lam
     if K is not None and isinstance(lam, Tensor):  # one lam per stacked model
         _check_tensor("lam", lam, (K, 1, 1), y)
         if bool((lam < 0).any()):
             raise ValueError("lam must be >= 0 for every model")
-        lam = 0.0
+        lam_checked = 0.0
     if K is not None and step == "auto":
         raise ValueError("step='auto' is not available for a stacked decoder: pass a float step")
-    for name, value in (("lam", lam), ("beta", beta), ("T", T), ("gamma", gamma), ("tol", tol)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    for name, value in (
+        ("lam", lam_checked), ("beta", beta), ("T", T), ("gamma", gamma), ("tol", tol)
+    ):  # fmt: skip
+        if not _is_real(value) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    if step != "auto" and (
-        not isinstance(step, (int, float)) or not math.isfinite(step) or step <= 0
-    ):
+    if step != "auto" and (not _is_real(step) or not math.isfinite(step) or step <= 0):
         raise ValueError(f"step must be a float > 0 or 'auto'; got {step!r}")
-    if not isinstance(max_iter, int) or max_iter < 1:
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
         raise ValueError(f"max_iter must be an integer >= 1; got {max_iter!r}")
+    if safeguard not in SAFEGUARDS or (safeguard == "restart" and not momentum):
+        allowed = "None, 'backtrack' or 'restart'" if momentum else "None or 'backtrack' for ista"
+        raise ValueError(f"safeguard must be {allowed}; got {safeguard!r}")
     B = y.shape[-2]
     if beta > 0 and B < 2:
         raise ValueError(f"beta > 0 needs a batch of at least 2 samples (a std over y); got B={B}")
     for name, t in (("z0", z0), ("z_target", z_target)):
         if t is not None:
             _check_tensor(name, t, (*y.shape[:-1], L), y)
-    if not isinstance(P, int):  # a module we know nothing about: check its output shape once
-        with torch.no_grad():
-            out = decoder(torch.zeros(B, L, dtype=y.dtype, device=y.device))
+    if not isinstance(decoder, _KNOWN):  # a module we know nothing about: try it once
+        try:
+            with torch.no_grad():
+                out = decoder(torch.zeros(B, L, dtype=y.dtype, device=y.device))
+        except (RuntimeError, ValueError, TypeError, IndexError) as err:
+            why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(
+                f"{source} = {L} does not fit the decoder: it fails on (B, L) = {(B, L)} codes "
+                f"({why})"
+            ) from None
         if tuple(out.shape) != tuple(y.shape):
             raise ValueError(
                 f"decoder maps (B, L) = {(B, L)} to {tuple(out.shape)}, but y is {tuple(y.shape)}"
             )
+    return L, lam
+
+
+_KNOWN = (LinearDictionary, MLPDecoder, StackedLinearDictionary, StackedMLPDecoder)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _code_size(decoder: nn.Module, z0) -> tuple[int, str]:
+    """The code size L and where it comes from: ``code_dim``, else z0, else the first nn.Linear."""
+    L = getattr(decoder, "code_dim", None)
+    if L is not None:
+        if isinstance(L, bool) or not isinstance(L, numbers.Integral) or L < 1:
+            raise ValueError(f"code_dim must be a positive integer; got {L!r}")
+        weights = {
+            LinearDictionary: "weight", StackedLinearDictionary: "weight",
+            MLPDecoder: "fc1.weight", StackedMLPDecoder: "W1",
+        }.get(type(decoder))  # fmt: skip
+        n = decoder.get_parameter(weights).shape[-1] if weights else L
+        if n != L:
+            raise ValueError(f"code_dim = {L} does not match the decoder's weights: they take {n}")
+        return int(L), "code_dim"
+    if isinstance(z0, Tensor) and z0.ndim >= 1:
+        return z0.shape[-1], "z0's size L"
+    first = next((m for m in decoder.modules() if isinstance(m, nn.Linear)), None)
+    if first is None:
+        raise ValueError(
+            f"the code size of this {type(decoder).__name__} is unknown: pass z0 or set "
+            "decoder.code_dim"
+        )
+    return first.in_features, "the first nn.Linear's in_features"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sparselab.runs import PRESETS, build_models, make_config, train
-from sparselab.runs.reproduce import LAM_GRIDS, _record, export_variant, plan, reproduce, step_check
+from sparselab.runs.reproduce import LAM_GRIDS, export_variant, plan, record, reproduce, step_check
 from sparselab.runs.results import (
     compute,
     curve_at,
@@ -380,7 +380,7 @@ def test_grids_sharing_a_results_folder_keep_each_others_manifest_entries(tmp_pa
     def grid(preset):  # one grid's exports, racing the other's read-modify-write
         for lam in range(150):
             entry = {"preset": preset, "lam": lam, "seed": 0, "overrides": {}, "seconds": 1.0}
-            _record(dict(entry, files=["metrics.json"]), path)
+            record(dict(entry, files=["metrics.json"]), path)
 
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(grid, ["a", "b"]))

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from sparselab.data import patches
+from sparselab.data.bsds500 import bsds500_images_dir
 from sparselab.checks.natural_patches import check_lcn
 
 # %% [markdown]
@@ -64,7 +65,7 @@ print(result)
 # paper's 13x13 window ($\sigma = 5$): 28x28 centres. Until your `lcn` passes, sparselab's is used.
 
 # %%
-image = patches.read_image(patches.find_images(patches.bsds500_images_dir())[0]) / 255.0
+image = patches.read_image(patches.find_images(bsds500_images_dir())[0]) / 255.0
 rng = np.random.default_rng(0)
 corners = rng.integers(0, [image.shape[0] - 52, image.shape[1] - 52], size=(8, 2))
 crops = np.stack([image[i : i + 52, j : j + 52] for i, j in corners])

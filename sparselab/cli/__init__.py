@@ -1,8 +1,8 @@
-"""Floor 5, the command line: ``python -m sparselab <command> ...``, one module a command.
-
-Each turns options into a call of the library below it. Every command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Bad arguments give
-one clear line on stderr and exit status 2, and touch nothing on disk; a training run that diverges
-(``FloatingPointError``) gives one line and exit status 1, its run folder kept as it was.
+"""The command line: ``python -m sparselab <command> ...`` (or ``sparselab ...``), one module a
+command, each turning options into a call of the library below it. Every command module exposes
+``add_arguments(parser)`` and ``run(args) -> int``. Bad arguments give one clear line on stderr
+and exit status 2, and touch nothing on disk; a training run that diverges (``FloatingPointError``)
+gives one line and exit status 1, its run folder kept as it was.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from .. import __version__
 
 # command -> (module, one-line help)
 COMMANDS = {
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m sparselab",
         description="sparse coding with multi-layer decoders: train, evaluate, reproduce",
     )
+    parser.add_argument("--version", action="version", version=f"sparselab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     available = {}
     for name, (module_name, help_text) in COMMANDS.items():

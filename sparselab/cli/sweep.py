@@ -1,5 +1,5 @@
 """``python -m sparselab sweep --preset NAME --lam ... --seeds N --out DIR``:
-:func:`sparselab.runs.sweep`, K models (seeds x lam) in one batched pass."""
+:func:`~sparselab.runs.trainer.sweep`, K models (seeds x lam) in one batched pass."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``python -m sparselab train --preset NAME --out DIR``: :func:`sparselab.runs.train` from a
+"""``python -m sparselab train --preset NAME --out DIR``: :func:`~sparselab.runs.trainer.train` from a
 shell; every field of :class:`~sparselab.runs.config.TrainConfig` is also an option
 (``--lam 0.01``, ``--n-train 2000``)."""
 

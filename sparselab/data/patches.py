@@ -306,7 +306,7 @@ def build_patches(
     layout (see :func:`save_patches`). Images are assigned to the splits first (seeded, in
     proportion to the patch counts), so that no image feeds two splits; each split then draws
     random crops from its own images, as many per image as needed. ``device``: where LCN runs
-    (default: CUDA when available). Raises :class:`~sparselab.data.DataError` for a folder without
+    (default: CUDA when available). Raises :class:`~sparselab.data.mnist.DataError` for a folder without
     readable images, an unreadable image or too few patches.
     """
     counts = {"train": n_train, "val": n_val, "test": n_test}

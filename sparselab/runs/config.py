@@ -45,17 +45,22 @@ class TrainConfig:
     ``wd_bias_decoder`` / ``wd_bias_encoder`` are Adam weight decays applied to the MLP decoder's
     ``fc1`` bias and to the LISTA encoder's ``W`` bias only; ``n_train`` / ``n_val`` / ``n_test``:
     keep the first n samples of a split (None: all); ``device``: ``"auto"`` (CUDA when available),
-    ``"cpu"`` or ``"cuda"``.
+    ``"cpu"`` or ``"cuda"``; ``fista_safeguard``: None (the paper's fixed step), ``"backtrack"``
+    or ``"restart"`` (:func:`~sparselab.solvers.fista`); ``zero_hidden_bias``: the MLP decoder's
+    b1 starts at 0, as in the paper's public code (here: PyTorch's default, uniform in ±1/√L).
     """
 
+    # what is trained on, and the models
     data: str = "mnist"
     decoder: str = "linear"
     code_dim: int = 128
     hidden_dim: int = 1024
+    # the energy (Method §2)
     lam: float = 0.02
     beta: float = 10.0
     T: float = 0.5
     gamma: float = 5.0
+    # FISTA's step, the optimisers and the schedule
     eta: float = 0.5
     lr_decoder: float = 3e-4
     lr_encoder: float = 1e-4
@@ -64,17 +69,22 @@ class TrainConfig:
     wd_bias_encoder: float = 0.0
     anneal_every: int = 0
     anneal_factor: float = 0.5
+    # epochs, batches, FISTA's stopping rule, the encoder's depth, the seed
     epochs: int = 200
     batch_size: int = 250
     max_iter: int = 200
     tol: float = 1e-3
     n_iter_lista: int = 3
     seed: int = 31
+    # subsets of the splits, the patch file, where to run
     n_train: int | None = None
     n_val: int | None = None
     n_test: int | None = None
     patches_file: str | None = None
     device: str = "auto"
+    # departures from the paper, off in every preset (chapter 7, "When FISTA stalls")
+    fista_safeguard: str | None = None
+    zero_hidden_bias: bool = False
 
 
 _MNIST = TrainConfig(epochs=200)
@@ -107,7 +117,11 @@ PRESETS: dict[str, TrainConfig] = {
     ),
 }
 
-_CHOICES = {"data": ("mnist", "patches"), "decoder": ("linear", "mlp")}
+_CHOICES = {
+    "data": ("mnist", "patches"),
+    "decoder": ("linear", "mlp"),
+    "fista_safeguard": (None, "backtrack", "restart"),
+}
 _NON_NEGATIVE = ("lam", "beta", "T", "gamma", "wd_bias_decoder", "wd_bias_encoder", "tol")
 _POSITIVE = ("eta", "lr_decoder", "lr_encoder")
 _PER_MODEL = ("lam", "seed")  # the fields that may differ between the models of a sweep
@@ -191,10 +205,11 @@ def make_config(preset: str | TrainConfig = "mnist-vdl", **overrides) -> TrainCo
 
 def changed_fields(config: TrainConfig, saved: dict) -> list[str]:
     """Fields in which ``config`` differs from a saved run's config (epochs and device may)."""
+    default = dataclasses.asdict(TrainConfig())  # a field newer than the saved run: its default
     return sorted(
         k
         for k, v in dataclasses.asdict(config).items()
-        if k not in _MAY_CHANGE and saved.get(k) != v
+        if k not in _MAY_CHANGE and saved.get(k, default[k]) != v
     )
 
 
@@ -219,7 +234,13 @@ def build_models(
     if config.decoder == "linear":
         decoder = LinearDictionary(L, INPUT_DIM, generator=generator)
     else:
-        decoder = MLPDecoder(L, config.hidden_dim, INPUT_DIM, generator=generator)
+        decoder = MLPDecoder(
+            L,
+            config.hidden_dim,
+            INPUT_DIM,
+            generator=generator,
+            zero_hidden_bias=config.zero_hidden_bias,
+        )
     encoder = LISTAEncoder(INPUT_DIM, L, config.n_iter_lista, generator=generator)
     return decoder, encoder
 

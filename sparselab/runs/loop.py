@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ..energy import l1, reconstruction, variance_hinge
 from ..evaluate import encode_decode
+from ..gradients import curvature
 from ..metrics import dead_components, psnr
 from ..models import MLPDecoder
 from ..solvers import fista
@@ -51,6 +52,7 @@ def infer(config, decoder, encoder, y: Tensor, lam=None, *, gamma=None, z0=None)
         step=config.eta,
         max_iter=config.max_iter,
         tol=config.tol,
+        safeguard=config.fista_safeguard,
     )
 
 
@@ -75,7 +77,7 @@ def _decayed_biases(decoder, encoder) -> tuple[Tensor | None, Tensor]:
 
 def optimizers(config, decoder, encoder) -> tuple[torch.optim.Adam, torch.optim.Adam]:
     """Adam for the decoder and for the encoder (single or stacked); weight decay only on the
-    biases of :func:`_decayed_biases` (own parameter groups)."""
+    biases of ``_decayed_biases`` (own parameter groups)."""
     dec_bias, enc_bias = _decayed_biases(decoder, encoder)
 
     def groups(model: nn.Module, bias: Tensor | None, wd: float) -> list[dict]:
@@ -115,7 +117,7 @@ def train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> list[
         orders, lam = orders[0], None
     for group in opt_d.param_groups:
         group["lr"] = decoder_lr(c, epoch)
-    sums = torch.zeros(len(configs), 5, dtype=torch.float64, device=x.device)
+    sums = torch.zeros(len(configs), 6, dtype=torch.float64, device=x.device)
     peak = torch.zeros(len(configs), dtype=x.dtype, device=x.device)  # largest code entry
     starts = range(0, len(x) - 1, c.batch_size)  # a last batch of one sample would have no std
     for start in progress_bar(starts, enabled=bar, desc=f"epoch {epoch + 1}", unit="batch"):
@@ -143,16 +145,27 @@ def train_epoch(configs, decoder, encoder, opt_d, opt_e, x, epoch, bar) -> list[
                 z.sum((-2, -1)) / n,
                 res.n_iter.amax(-1).to(z),  # steps the batch ran (until its last sample converged)
                 res.n_iter.float().mean(-1).to(z),  # steps per sample (what Method §8 quotes)
+                (~res.converged).float().mean(-1).to(z),  # share of samples at max_iter
             ],
             dim=-1,
         ).double()
         peak = torch.maximum(peak, z.flatten(-2).amax(-1))
     keys = ("train_energy", "train_mse", "train_code_l1", "fista_iter", "fista_iter_sample")
+    keys += ("fista_at_cap",)
     rows = [dict(zip(keys, row, strict=True)) for row in (sums / len(starts)).tolist()]
     frozen = frozen_shares(opt_d, opt_e, len(configs))
+    # eta x the smooth part's curvature at the last batch's codes: above 4/3 the fixed step
+    # oscillates (chapter 7); median and largest over the batch's samples
+    kappa = (c.eta * curvature(decoder, z, gamma=c.gamma, iters=10)).reshape(len(configs), -1)
     return [
-        row | {"train_code_max": m, "frozen_weights": f}
-        for row, m, f in zip(rows, peak.tolist(), frozen, strict=True)
+        row
+        | {
+            "train_code_max": m,
+            "frozen_weights": f,
+            "step_curvature": k.median().item(),
+            "step_curvature_max": k.max().item(),
+        }
+        for row, m, f, k in zip(rows, peak.tolist(), frozen, kappa, strict=True)
     ]
 
 

@@ -7,7 +7,7 @@ loads (chapter 10).
     python -m sparselab reproduce mnist --seeds 5 --stacked   # each model's runs in one pass (GPU)
 
 Each (preset, lam, seed) trains into ``runs/reproduce/<data>/<preset>/lam<lam>/seed<seed>`` with
-:func:`sparselab.runs.train`; a finished run is skipped and an interrupted one resumed, so the grid
+:func:`~sparselab.runs.trainer.train`; a finished run is skipped and an interrupted one resumed, so the grid
 can be stopped and restarted at will. A run the results' manifest already records, trained as asked,
 is skipped too when its run folder is not here (another machine made it): adding seeds to a grid
 trains only the new ones. Artifacts go to ``book/results/<data>/``: per run the metrics,
@@ -35,12 +35,32 @@ from ..data.patches import rebuild_command
 from ..evaluate import classify, denoise
 from ..util.device import machine
 from ..util.files import write_json
-from .config import PRESETS, build_models, load_split, make_config, preset_overrides, run_name
+from .config import (
+    PRESETS,
+    TrainConfig,
+    build_models,
+    load_split,
+    make_config,
+    preset_overrides,
+    run_name,
+)
 from .loop import infer
 from .store import CHECKPOINT, CONFIG, DECODER, ENCODER, HISTORY, METRICS, load_run, update_manifest
 from .trainer import sweep, train
 
-__all__ = ["LAM_GRIDS", "MODELS", "plan", "reproduce", "step_check", "export_variant"]
+__all__ = [
+    "LAM_GRIDS",
+    "MODELS",
+    "Group",
+    "plan",
+    "grid",
+    "finished",
+    "run_group",
+    "record",
+    "reproduce",
+    "step_check",
+    "export_variant",
+]
 
 # lam values of each sweep (sparsity against PSNR); the preset's own value is always included
 LAM_GRIDS = {
@@ -104,7 +124,7 @@ def _run_one(config, run_dir: Path, progress: bool, allow_tf32: bool) -> None:
 
 
 def _run_stacked(configs, run_dirs: list[Path], progress: bool, allow_tf32: bool) -> None:
-    """Train the unfinished runs of one preset in one batched pass (:func:`sparselab.runs.sweep`)
+    """Train the unfinished runs of one preset in one batched pass (:func:`~sparselab.runs.trainer.sweep`)
     and file each model in its run folder as :func:`train` would. The sweep lives beside the run
     folders, named by what it trains, so an interrupted one resumes and a finished one extends."""
     todo = [(c, d) for c, d in zip(configs, run_dirs, strict=True) if not _done(c, d)]
@@ -182,6 +202,132 @@ def _export(run_dir: Path, art_dir: Path, *, with_atoms: bool, with_classify: bo
     return sorted(files) + (["atoms.pt"] if with_atoms else []), run
 
 
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Runs trained together: one run, or (stacked) the unfinished runs of one preset in one
+    batched pass. ``points``: (preset, lam, seed) each, with its config and run folder."""
+
+    points: tuple[tuple[str, float, int], ...]
+    configs: tuple[TrainConfig, ...]
+    run_dirs: tuple[Path, ...]
+
+    def __str__(self) -> str:
+        (preset, lam, seed), n = self.points[0], len(self.points)
+        return f"{preset} lam={lam:g} seed {seed}" if n == 1 else f"{preset} (sweep of {n} runs)"
+
+
+def grid(
+    data: str,
+    *,
+    models=MODELS,
+    lams: list[float] | None = None,
+    seeds: int = 1,
+    overrides: dict | None = None,
+    runs_dir: str | Path = "runs/reproduce",
+    results_dir: str | Path = "book/results",
+    stacked: bool = False,
+    retrain: bool = False,
+) -> tuple[list[Group], Path]:
+    """What :func:`reproduce` has to do: the groups of runs to train, resume or export (see its
+    docstring for which), in the order of :func:`plan`, and the path of ``manifest.json``."""
+    points = plan(data, models=models, lams=lams, seeds=seeds)
+    configs = [make_config(p, lam=lam, seed=31 + s, **(overrides or {})) for p, lam, s in points]
+    run_dirs = [Path(runs_dir) / data / p / f"lam{lam:g}" / f"seed{s}" for p, lam, s in points]
+    manifest_path = Path(results_dir) / data / "manifest.json"
+    entries = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+    todo = [
+        i
+        for i, (point, config) in enumerate(zip(points, configs, strict=True))
+        if retrain
+        or (run_dirs[i] / CONFIG).is_file()
+        or not _recorded(point, config, entries, manifest_path.parent)
+    ]
+    if stacked:  # one group per model, in the order of the grid
+        presets = list(dict.fromkeys(points[i][0] for i in todo))
+        members = [[i for i in todo if points[i][0] == p] for p in presets]
+    else:
+        members = [[i] for i in todo]
+    groups = [
+        Group(
+            tuple(points[i] for i in m), tuple(configs[i] for i in m), tuple(run_dirs[i] for i in m)
+        )
+        for m in members
+    ]
+    return groups, manifest_path
+
+
+def finished(group: Group, manifest_path: Path) -> bool:
+    """Whether every run of ``group`` is trained in its run folder and recorded in the manifest
+    with all its files: nothing left to do."""
+    entries = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+    return all(
+        _done(config, run_dir) and _recorded(point, config, entries, manifest_path.parent)
+        for point, config, run_dir in zip(group.points, group.configs, group.run_dirs, strict=True)
+    )
+
+
+def run_group(
+    group: Group,
+    results_dir: Path,
+    *,
+    progress: bool = False,
+    allow_tf32: bool = False,
+    command: str = "",
+) -> tuple[list[dict], list[tuple[int, str]]]:
+    """Train (or resume) the runs of ``group`` and export their artifacts to ``results_dir``
+    (``book/results/<data>``). Writes only the run folders and the artifact files, never the
+    manifest; returns the manifest entries of the runs that finished and, for those that diverged,
+    (number of runs, one-line message)."""
+    start = time.perf_counter()
+    data = group.points[0][0].split("-", 1)[0]
+    if len(group.points) > 1:
+        try:
+            _run_stacked(list(group.configs), list(group.run_dirs), progress, allow_tf32)
+        except FloatingPointError as err:
+            return [], [(len(group.points), f"{group.points[0][0]} (sweep): {err}")]
+    entries, diverged = [], []
+    for (preset, lam, seed), config, run_dir in zip(
+        group.points, group.configs, group.run_dirs, strict=True
+    ):
+        try:
+            _run_one(config, run_dir, progress, allow_tf32)  # stacked: done already
+        except FloatingPointError as err:
+            diverged.append((1, f"{preset} lam={lam:g} seed {seed}: {err}"))
+            continue
+        art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
+        files, run = _export(
+            run_dir,
+            art_dir,
+            with_atoms=seed == 0,
+            with_classify=data == "mnist" and lam == PRESETS[preset].lam,
+        )
+        entry = {
+            "preset": preset,
+            "lam": lam,
+            "seed": seed,
+            "overrides": preset_overrides(run.config, preset),
+            "dir": str(art_dir.relative_to(results_dir)),
+            "files": files,
+            "seconds": run.metrics["seconds"],
+            "wall_seconds_this_call": time.perf_counter() - start,  # a stacked group's all
+            "machine": f"{machine()}, {torch.get_num_threads()} threads",
+            "date": datetime.date.today().isoformat(),
+            "command": command,
+        }
+        if data == "patches":  # how to rebuild the patch file the command names
+            entry["patch_set"] = rebuild_command(run.config.patches_file)
+        entries.append(entry)
+    return entries, diverged
+
+
+def diverged_error(diverged: list[tuple[int, str]], n_runs: int, manifest_path: Path):
+    """The ``FloatingPointError`` that names every run of a grid that diverged."""
+    return FloatingPointError(
+        f"{sum(n for n, _ in diverged)} of {n_runs} runs diverged (the others are in "
+        f"{manifest_path}): " + " | ".join(message for _, message in diverged)
+    )
+
+
 def reproduce(
     data: str,
     *,
@@ -199,78 +345,36 @@ def reproduce(
 ) -> list[dict]:
     """Run the grid of :func:`plan` (skipping finished runs and, where no run folder is here, runs
     the manifest records with their files; resuming interrupted ones) and write the artifacts and
-    ``manifest.json``; returns the manifest's entries.
+    ``manifest.json``; returns the manifest's entries. This process does it all, one group after
+    another; :func:`sparselab.runs.cluster.reproduce_jobs` does the same through submitit jobs.
 
     stacked: train the unfinished runs of each model (all its lam and seeds) in one batched pass
-    (:func:`sparselab.runs.sweep`; the same numbers, several models per step: what fills a GPU);
+    (:func:`~sparselab.runs.trainer.sweep`; the same numbers, several models per step: what fills a GPU);
     otherwise one run after another, seed 0 of the whole grid first. retrain: train again (and
     replace) the runs the manifest records without a run folder here. A run that diverges
-    (:func:`sparselab.runs.train`'s ``FloatingPointError``) does not stop the grid: the others
+    (:func:`~sparselab.runs.trainer.train`'s ``FloatingPointError``) does not stop the grid: the others
     run and are recorded, then a ``FloatingPointError`` names every run that diverged."""
-    overrides = dict(overrides or {})
-    points = plan(data, models=models, lams=lams, seeds=seeds)
-    configs = [make_config(p, lam=lam, seed=31 + s, **overrides) for p, lam, s in points]
-    run_dirs = [Path(runs_dir) / data / p / f"lam{lam:g}" / f"seed{s}" for p, lam, s in points]
-    results_dir = Path(results_dir) / data
-    manifest_path = results_dir / "manifest.json"
-    entries = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
-    todo = [
-        i
-        for i, (point, config) in enumerate(zip(points, configs, strict=True))
-        if retrain
-        or (run_dirs[i] / CONFIG).is_file()
-        or not _recorded(point, config, entries, results_dir)
-    ]
-    if stacked:  # one group per model, in the order of the grid
-        presets = list(dict.fromkeys(points[i][0] for i in todo))
-        groups = [[i for i in todo if points[i][0] == p] for p in presets]
-    else:
-        groups = [[i] for i in todo]
+    groups, manifest_path = grid(
+        data,
+        models=models,
+        lams=lams,
+        seeds=seeds,
+        overrides=overrides,
+        runs_dir=runs_dir,
+        results_dir=results_dir,
+        stacked=stacked,
+        retrain=retrain,
+    )
     diverged = []  # (runs, message): a run that diverges stops, the rest of the grid goes on
     for group in groups:
-        start = time.perf_counter()
-        if stacked:
-            group_configs, group_dirs = [configs[i] for i in group], [run_dirs[i] for i in group]
-            try:
-                _run_stacked(group_configs, group_dirs, progress, allow_tf32)
-            except FloatingPointError as err:
-                diverged.append((len(group), f"{points[group[0]][0]} (sweep): {err}"))
-                continue
-        for i in group:
-            (preset, lam, seed), run_dir = points[i], run_dirs[i]
-            try:
-                _run_one(configs[i], run_dir, progress, allow_tf32)  # stacked: done already
-            except FloatingPointError as err:
-                diverged.append((1, f"{preset} lam={lam:g} seed {seed}: {err}"))
-                continue
-            art_dir = results_dir / preset / f"lam{lam:g}_seed{seed}"
-            files, run = _export(
-                run_dir,
-                art_dir,
-                with_atoms=seed == 0,
-                with_classify=data == "mnist" and lam == PRESETS[preset].lam,
-            )
-            entry = {
-                "preset": preset,
-                "lam": lam,
-                "seed": seed,
-                "overrides": preset_overrides(run.config, preset),
-                "dir": str(art_dir.relative_to(results_dir)),
-                "files": files,
-                "seconds": run.metrics["seconds"],
-                "wall_seconds_this_call": time.perf_counter() - start,  # a stacked group's all
-                "machine": f"{machine()}, {torch.get_num_threads()} threads",
-                "date": datetime.date.today().isoformat(),
-                "command": command,
-            }
-            if data == "patches":  # how to rebuild the patch file the command names
-                entry["patch_set"] = rebuild_command(run.config.patches_file)
-            _record(entry, manifest_path)
-    if diverged:
-        raise FloatingPointError(
-            f"{sum(n for n, _ in diverged)} of {len(todo)} runs diverged (the others are in "
-            f"{manifest_path}): " + " | ".join(message for _, message in diverged)
+        entries, failed = run_group(
+            group, manifest_path.parent, progress=progress, allow_tf32=allow_tf32, command=command
         )
+        for entry in entries:
+            record(entry, manifest_path)
+        diverged += failed
+    if diverged:
+        raise diverged_error(diverged, sum(len(g.points) for g in groups), manifest_path)
     return json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
 
 
@@ -293,7 +397,7 @@ def _recorded(point: tuple, config, entries: list[dict], results_dir: Path) -> b
     return False
 
 
-def _record(entry: dict, manifest_path: Path) -> None:
+def record(entry: dict, manifest_path: Path) -> None:
     """Add or update a run's entry in ``manifest.json``."""
 
     def change(manifest: list[dict]) -> list[dict]:

@@ -131,7 +131,7 @@ class Run(NamedTuple):
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run folder written by :func:`~sparselab.runs.train` or ``sweep``: config, best
+    """Read a run folder written by :func:`~sparselab.runs.trainer.train` or ``sweep``: config, best
     models, history and metrics (``metrics`` is empty for a run that has not finished)."""
     path = Path(path)
     missing = [name for name in (CONFIG, DECODER, ENCODER) if not (path / name).is_file()]
@@ -151,7 +151,7 @@ def load_run(path: str | Path) -> Run:
 
 def update_manifest(path: Path, change, timeout: float = 60.0) -> None:
     """Rewrite the list in ``path`` as ``change(list)`` under an OS file lock (``path.lock``,
-    :mod:`filelock`) from the read to the write: grids sharing a results folder must not drop each
+    ``filelock``) from the read to the write: grids sharing a results folder must not drop each
     other's entries. The OS frees the lock of a process that dies, so a crashed grid blocks
     nobody; ``path.lock.owner`` names the holder for the error a live one causes."""
     path.parent.mkdir(parents=True, exist_ok=True)

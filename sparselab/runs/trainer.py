@@ -1,5 +1,5 @@
 """Training runs: :func:`train` (one model) and :func:`sweep` (K models, seeds x lam, in one
-batched pass) are one outer loop, :func:`_fit`, around :func:`sparselab.runs.loop.train_epoch`.
+batched pass) are one outer loop, ``_fit``, around :func:`sparselab.runs.loop.train_epoch`.
 
 After each epoch the validation energy is computed with the encoder's codes, and the model with
 the lowest one is kept. History rows (one per epoch) hold the training and validation energies,
