@@ -1,5 +1,11 @@
+import os
+
 import pytest
 import torch
+
+# nbval's kernels inherit this: the chapters' explorers store their precomputed views and build
+# no live widget, which headless could leave kernel and client waiting (jupyter/nbclient#312)
+os.environ.setdefault("SPARSELAB_HEADLESS", "1")
 
 # Tests never touch the network: data comes from $SPARSELAB_DATA (CI sets it to the absolute path
 # of ../shared/data); without it the loaders would download the official files.

@@ -33,3 +33,26 @@ def test_bad_gamma():
     encoder = LISTAEncoder(30, 16).double()
     with pytest.raises(ValueError, match="gamma"):
         warm_start_steps(dictionary, encoder, y, config, gamma=-1.0)
+
+
+def test_static_warm_start_explorer_views_are_the_histograms_at_each_gamma():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from sparselab.book import static_explorer as se
+    from sparselab.book.warm_start import plot_warm_start, static_warm_start_explorer
+
+    dictionary, y, config = _setup()
+    config = make_config("mnist-sdl", lam=0.01, gamma=5.0, tol=1e-4, max_iter=100)
+    encoder = LISTAEncoder(30, 16, generator=torch.Generator().manual_seed(1)).double()
+    ex = static_warm_start_explorer(dictionary, encoder, y, config, gammas=(0.1, 10.0))
+    (slider,) = ex.sliders
+    assert slider.values == (0.1, 5.0, 10.0) and slider.value == 5.0  # config.gamma joins
+    steps = warm_start_steps(dictionary, encoder, y, config, gamma=10.0)
+    direct = se._png(plot_warm_start(steps, max_iter=100, title="gamma = 10"), 90, 32)
+    pixels = [np.asarray(Image.open(io.BytesIO(b)).convert("RGB")) for b in (ex.frames[2], direct)]
+    np.testing.assert_array_equal(*pixels)
+    with pytest.raises(ValueError, match="gammas"):
+        static_warm_start_explorer(dictionary, encoder, y, config, gammas=(-1.0, 1.0))

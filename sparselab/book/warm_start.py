@@ -3,6 +3,8 @@ encoder term's weight gamma (chapter 6)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -10,8 +12,14 @@ from torch import Tensor, nn
 
 from ..runs.loop import infer
 from .plots import model_color
+from .static_explorer import Slider, StaticExplorer, precompute
 
-__all__ = ["warm_start_steps", "plot_warm_start", "warm_start_explorer"]
+__all__ = [
+    "warm_start_steps",
+    "plot_warm_start",
+    "warm_start_explorer",
+    "static_warm_start_explorer",
+]
 
 
 @torch.no_grad()
@@ -67,5 +75,35 @@ def warm_start_explorer(decoder: nn.Module, encoder: nn.Module, y: Tensor, confi
         _show(plot_warm_start(steps, max_iter=config.max_iter, title=f"gamma = {gamma:.3g}"))
 
     start = float(np.log10(max(config.gamma, 1e-3)))
-    slider = widgets.FloatSlider(value=start, min=-2.0, max=3.0, step=0.25, description="log10 γ")
+    # up to gamma = 10**1.5: past about 60 SDL's fixed step 1 outruns the curvature 2 gamma / L
+    slider = widgets.FloatSlider(value=start, min=-2.0, max=1.5, step=0.25, description="log10 γ")
     return widgets.interactive(draw, log10_gamma=slider)
+
+
+def static_warm_start_explorer(
+    decoder: nn.Module,
+    encoder: nn.Module,
+    y: Tensor,
+    config,
+    gammas: Sequence[float] = (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30),
+) -> StaticExplorer:
+    """:func:`warm_start_explorer` without a kernel: :func:`plot_warm_start` precomputed for each
+    of ``gammas`` and ``config.gamma`` (where the slider starts). The encoder term's curvature
+    grows with gamma (by 2 gamma / L): past about 60 SDL's fixed step 1 is longer than 1 / the
+    curvature, and by 300 FISTA diverges (and raises). In a live Jupyter frontend it shows :func:`warm_start_explorer`."""
+    if any(g < 0 for g in gammas):
+        raise ValueError(f"gammas must be >= 0; got {tuple(gammas)}")
+
+    def draw(gamma: float):
+        steps = warm_start_steps(decoder, encoder, y, config, gamma=gamma)
+        return plot_warm_start(steps, max_iter=config.max_iter, title=f"gamma = {gamma:.3g}")
+
+    values = tuple(sorted({float(g) for g in gammas} | {float(config.gamma)}))
+    return precompute(
+        draw,
+        [Slider("gamma", "γ", values, float(config.gamma))],
+        alt=f"histograms of FISTA steps per digit from zero and from the encoder's prediction, "
+        f"on {len(y)} digits",
+        live=lambda: warm_start_explorer(decoder, encoder, y, config),
+        dpi=90,
+    )

@@ -1,8 +1,9 @@
 """Interactive explorers for the chapters (ipywidgets, imported lazily).
 
 Each explorer is a thin layer over two plain functions: one computes what is drawn (tested like any
-other function), one draws it (the static figure a chapter shows above the explorer, so the HTML
-book has a figure even though it never runs Python).
+other function), one draws it. ``static_*_explorer`` precomputes the drawing on a grid of slider
+values (:mod:`sparselab.book.static_explorer`), so that the HTML book, which never runs Python,
+has working sliders; a live Jupyter frontend shows the ipywidgets explorer instead.
 """
 
 from __future__ import annotations
@@ -20,17 +21,23 @@ from ..metrics import psnr, zero_fraction
 from ..solvers import fista, ista, lipschitz_constant
 from ..util.validate import check_int
 from .plots import model_color, plot_convergence
+from .static_explorer import Slider, StaticExplorer, precompute
 
 __all__ = [
     "LambdaState",
     "solve_for_explorer",
     "plot_lambda_state",
     "lambda_explorer",
+    "static_lambda_explorer",
     "step_size_histories",
     "plot_step_sizes",
     "step_explorer_figure",
     "step_explorer",
+    "static_step_explorer",
 ]
+
+# How the sliders of the static explorers name the keywords of solve_for_explorer
+LABELS = {"lam": "λ", "beta": "β", "T": "T", "step_scale": "η × Lip"}
 
 
 def _require_ipywidgets():
@@ -201,6 +208,47 @@ def lambda_explorer(
     )
 
 
+def static_lambda_explorer(
+    decoder: nn.Module,
+    y: Tensor,
+    grid: dict[str, Sequence[float]],
+    *,
+    lam: float = 0.005,
+    beta: float = 0.0,
+    T: float = 0.5,
+    step_scale: float = 1.0,
+    max_iter: int = 200,
+    n_show: int = 8,
+    z0: Tensor | None = None,
+    colors: int = 32,
+) -> StaticExplorer:
+    """:func:`lambda_explorer` without a kernel: its figure precomputed for every combination of
+    ``grid`` (keys among lam, beta, T, step_scale; each grid holds that keyword's value), the
+    other keywords fixed; each view a PNG of ``colors`` colours. In a live Jupyter frontend it
+    shows :func:`lambda_explorer`."""
+    settings = {"lam": lam, "beta": beta, "T": T, "step_scale": step_scale}
+    unknown = set(grid) - set(settings)
+    if unknown:
+        raise ValueError(f"grid keys must be among {sorted(settings)}; got {sorted(unknown)}")
+    sliders = [Slider(k, LABELS[k], tuple(v), settings[k]) for k, v in grid.items()]
+
+    def draw(**values):
+        state = solve_for_explorer(decoder, y, **{**settings, **values}, max_iter=max_iter, z0=z0)
+        return plot_lambda_state(state, y, n_show=n_show)
+
+    fixed = ", ".join(f"{LABELS[k]} = {v:g}" for k, v in settings.items() if k not in grid)
+    return precompute(
+        draw,
+        sliders,
+        alt=f"{n_show} digits and their reconstructions by FISTA, the histogram of the non-zero "
+        f"code values and the energy along the steps, at {fixed}",
+        live=lambda: lambda_explorer(
+            decoder, y, **settings, max_iter=max_iter, n_show=n_show, z0=z0
+        ),
+        colors=colors,
+    )
+
+
 @torch.no_grad()
 def step_size_histories(
     decoder: nn.Module,
@@ -298,4 +346,30 @@ def step_explorer(
         max_iter=widgets.IntSlider(
             value=max_iter, min=10, max=500, step=10, description="steps", style=style
         ),
+    )
+
+
+def static_step_explorer(
+    decoder: nn.Module,
+    y: Tensor,
+    step_scales: Sequence[float],
+    *,
+    lam: float = 0.005,
+    step_scale: float = 1.0,
+    max_iter: int = 100,
+    positive: bool = True,
+) -> StaticExplorer:
+    """:func:`step_explorer` without a kernel: :func:`step_explorer_figure` precomputed for each
+    of ``step_scales`` (which holds ``step_scale``) at ``max_iter`` steps. In a live Jupyter
+    frontend it shows :func:`step_explorer`."""
+    return precompute(
+        lambda step_scale: step_explorer_figure(
+            decoder, y, lam=lam, step_scale=step_scale, max_iter=max_iter, positive=positive
+        ),
+        [Slider("step_scale", LABELS["step_scale"], tuple(step_scales), step_scale)],
+        alt=f"energy of ISTA and FISTA along {max_iter} steps on log-log axes, at lam = {lam:g}",
+        live=lambda: step_explorer(
+            decoder, y, lam=lam, step_scale=step_scale, max_iter=max_iter, positive=positive
+        ),
+        dpi=90,
     )
