@@ -1,14 +1,14 @@
 """The paper's grids as jobs: :func:`reproduce_jobs` runs the groups of
-:func:`~sparselab.runs.reproduce.grid` through submitit (FAIR's launcher), on this machine
+``reproduce.grid`` through submitit (FAIR's launcher), on this machine
 (``local``) or on SLURM (``slurm``, one job array), instead of one after another in this process.
 
     python -m sparselab reproduce mnist --executor slurm --slurm-partition cpu --seeds 5
     python -m sparselab reproduce mnist --executor local          # one job per core, here
 
-One writer: a job trains its runs (:func:`~sparselab.runs.reproduce.run_group`) and writes only their
+One writer: a job trains its runs (``reproduce.run_group``) and writes only their
 run folders and artifact files; the driver collects what finished jobs return and is the only
 process that writes ``manifest.json``. Faults: a job that times out or is preempted checkpoints
-(:meth:`GroupJob.checkpoint`) and is requeued; it resumes from its run folders' last atomic
+(``GroupJob.checkpoint``) and is requeued; it resumes from its run folders' last atomic
 checkpoint, so no finished epoch is lost or trained twice. A job that fails (a diverged run, a raised
 error, a cancelled job) is one line with its log, and the others go on. The job ids are kept in
 ``<jobs_dir>/jobs.json``: a driver stopped and started again with the same command re-attaches to
@@ -153,7 +153,7 @@ def _progress_mark(group: Group) -> list:
 
 
 class GroupJob:
-    """What a job runs: :func:`~sparselab.runs.reproduce.run_group` on ``threads`` threads,
+    """What a job runs: ``reproduce.run_group`` on ``threads`` threads,
     returning (entries, diverged). submitit calls :meth:`checkpoint` when the job is signalled
     (time limit or preemption)."""
 
@@ -284,7 +284,7 @@ def reproduce_jobs(
     poll_s: float = 10.0,
 ) -> list[dict]:
     """:func:`~sparselab.runs.reproduce.reproduce` as submitit jobs (``executor`` 'local' or
-    'slurm'): one job per group of :func:`~sparselab.runs.reproduce.grid` not yet finished
+    'slurm'): one job per group of ``reproduce.grid`` not yet finished
     (a run, or with ``stacked`` a preset's runs), SLURM's as one array; the same folders, entries
     and numbers. Waits for every job, showing a bar over them, and records each finished run in
     ``manifest.json`` as its job returns; returns the manifest's entries. A failed job is reported

@@ -6,7 +6,7 @@ coursework. numpy in, numpy out::
     clf = make_pipeline(SparseCoding(n_components=64, epochs=2), LogisticRegression())
 
 ``fit(X)`` trains a decoder and a LISTA encoder on the rows of ``X: (N, P)`` with the package's
-one training loop (:func:`sparselab.runs.trainer.train_on`, the loop of ``python -m sparselab
+one training loop (``sparselab.runs.trainer.train_on``, the loop of ``python -m sparselab
 train``), X serving as its validation set too: the epoch whose encoder codes have the lowest
 energy on X is kept. ``transform(X)`` runs FISTA on ``F(z) = (1/P) ||x - D(z)||^2 + (gamma/L)
 ||z - E(x)||^2 + lam ||z||_1`` started from the encoder's prediction ``E(x)``, with the training
@@ -44,7 +44,7 @@ class SparseCoding:
     the variance hinge (VDL, VDL-NL) or without it (``beta=0``).
 
     Every hyper-parameter left at None takes the value of ``preset`` (default ``"mnist-vdl"``;
-    any name of :data:`sparselab.runs.PRESETS`; the others, ``eta``, the learning rates ...,
+    any name of ``sparselab.runs.PRESETS``; the others, ``eta``, the learning rates ...,
     come from the preset too): n_components (L) 128, decoder ``"linear"`` (``"mlp"``: one hidden
     layer of hidden_dim 1024), lam 0.02, beta 10, T 0.5, gamma 5, eta (FISTA's fixed step) 0.5, epochs 200 (the paper's: ask
     for fewer on a CPU), batch_size 250, device ``"auto"`` (CUDA when available), random_state
