@@ -233,3 +233,13 @@ def test_a_one_model_sweep_is_a_train_run_to_the_last_bit(tmp_path, preset):
         assert all(torch.equal(a[k], b[k]) for k in b)
         c = getattr(on_disk, model).state_dict()
         assert all(torch.equal(c[k], b[k].cpu()) for k in b)
+
+
+def test_cli_resume_restarts_a_sweep_killed_before_its_first_checkpoint(tmp_path, capsys):
+    argv = ["sweep", "--out", str(tmp_path), "--lam", "0.02", "--n-train", "500", "--n-val"]
+    argv += ["100", "--n-test", "100", "--device", "cpu", "--epochs", "1", "--no-progress"]
+    assert cli.main(argv) == 0
+    (tmp_path / "checkpoint.pt").unlink()  # as a kill during the first epoch leaves it
+    assert cli.main(argv + ["--resume"]) == 0
+    assert (tmp_path / "checkpoint.pt").is_file()
+    assert "1 models in" in capsys.readouterr().out

@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 
 from ..runs import PRESETS, make_config, sweep
-from ..runs.config import check_data, sweep_configs
-from ..runs.store import CHECKPOINT
+from ..runs.config import check_data, run_name, sweep_configs
+from ..runs.store import CHECKPOINT, CONFIG
 from ..runs.trainer import check_resume
 from ..util.device import resolve_device
 from . import UsageError
@@ -53,9 +53,12 @@ def run(args: argparse.Namespace) -> int:
         configs = sweep_configs(args.preset, lams, range(args.seeds), **overrides)
         check_data(configs[0])  # a missing or damaged data file is a usage error too
         resolve_device(configs[0].device)
-        resume = args.resume and (args.out / CHECKPOINT).is_file()  # else: start again in place
+        resume = args.resume and (args.out / CHECKPOINT).is_file()
         if resume:
             check_resume(configs, args.out, "sweep")
+        elif args.resume and not all((args.out / run_name(c) / CONFIG).is_file() for c in configs):
+            # only a sweep of these configs killed before its first epoch starts again in place
+            raise UsageError(f"resume needs a sweep folder with {CHECKPOINT}; got out={args.out}")
     except (ValueError, OSError, RuntimeError) as err:  # DataError is a RuntimeError
         raise UsageError(str(err)) from None
     results = sweep(
