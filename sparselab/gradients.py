@@ -23,7 +23,7 @@ from .energy import variance_hinge_grad
 from .models import LinearDictionary, MLPDecoder
 from .stacked import StackedLinearDictionary, StackedMLPDecoder
 
-__all__ = ["gradient_step", "smooth_gradient", "curvature", "put_rows"]
+__all__ = ["gradient_step", "smooth_gradient", "curvature", "put_rows", "take_rows"]
 
 
 def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, z_target):
@@ -59,7 +59,7 @@ def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, 
             if rows is None:
                 v_rows, y_rows, e_rows = v, y, z_target
             else:
-                v_rows, y_rows, e_rows = (_take(t, rows) for t in (v, y, z_target))
+                v_rows, y_rows, e_rows = (take_rows(t, rows) for t in (v, y, z_target))
             g = grad_rec(v_rows, y_rows)
             if gamma > 0:
                 g = g + (2.0 * gamma / L) * (v_rows - e_rows)
@@ -70,7 +70,7 @@ def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, 
 
     def step(v: Tensor, *rows: Tensor) -> Tensor:
         hinge = variance_hinge_grad(v, beta, T)  # couples the batch: from every sample's code
-        return smooth_step(v, *rows).add_(_take(hinge, rows[0]) if rows else hinge, alpha=-eta)
+        return smooth_step(v, *rows).add_(take_rows(hinge, rows[0]) if rows else hinge, alpha=-eta)
 
     return step
 
@@ -134,7 +134,7 @@ def _reconstruction_grad(decoder: nn.Module):
     return _autograd(decoder)
 
 
-def _take(t: Tensor, rows: Tensor) -> Tensor:
+def take_rows(t: Tensor, rows: Tensor) -> Tensor:
     """The rows of t: (B, .) at rows: (n,), or of each model of t: (K, B, .) at rows: (K, n)."""
     if rows.ndim == 1:
         return t[rows]
@@ -142,7 +142,7 @@ def _take(t: Tensor, rows: Tensor) -> Tensor:
 
 
 def put_rows(t: Tensor, rows: Tensor, values: Tensor) -> Tensor:
-    """A copy of t with ``_take(t, rows)`` replaced by values."""
+    """A copy of t with ``take_rows(t, rows)`` replaced by values."""
     if rows.ndim == 1:
         return t.index_copy(0, rows, values)
     return t.scatter(1, rows[..., None].expand(-1, -1, t.shape[-1]), values)

@@ -29,7 +29,8 @@ def backtrack(f, prox, v, g, g_hinge, x, eta, hinge, active):
         fails = (room < 0) & active[..., 0]
         if hinge is not None and not bool(fails.any()):
             excess = hinge(v + d) - hinge(v) - (g_hinge * d).sum((-2, -1))  # (...,) per batch
-            fails = active[..., 0] & (excess > room.clamp_min(0).sum(-1))[..., None]
+            room_left = torch.where(active[..., 0], room, 0.0).clamp_min(0).sum(-1)  # (...,)
+            fails = active[..., 0] & (excess > room_left)[..., None]
         if not bool(fails.any()):
             break
         eta = torch.where(fails[..., None], eta * SHRINK, eta)

@@ -42,6 +42,7 @@ from .energy import code_std, energy, variance_hinge_grad
 from .gradients import curvature, smooth_gradient
 from .gradients import gradient_step as _gradient_step
 from .gradients import put_rows as _put
+from .gradients import take_rows as _take
 from .models import LinearDictionary, MLPDecoder
 from .safeguards import backtrack, sample_smooth
 from .stacked import StackedMLPDecoder
@@ -170,16 +171,16 @@ def _solve(
     if step == "auto":
         step = 1.0 / _lipschitz_at(decoder, x, gamma)
     eta = float(step)
+    # per-row steps pay off for costly decoders; on a CPU asking which rows are left is free
+    compact = tol > 0 and isinstance(decoder, (MLPDecoder, StackedMLPDecoder))
+    check_every = 1 if compact and y.device.type == "cpu" else _CHECK_EVERY
+    compact_below = _COMPACT_BELOW.get(y.device.type, 0.5)
     if safeguard is not None:
         return _solve_safeguarded(**locals())
     gradient_step = _gradient_step(
         decoder, y, eta, beta=beta, T=T, gamma=gamma, z_target=z_target.detach()
     )
     history = [] if track_energy else None
-    # per-row steps pay off for costly decoders; on a CPU asking which rows are left is free
-    compact = tol > 0 and isinstance(decoder, (MLPDecoder, StackedMLPDecoder))
-    check_every = 1 if compact and y.device.type == "cpu" else _CHECK_EVERY
-    compact_below = _COMPACT_BELOW.get(y.device.type, 0.5)
     with torch.no_grad():
         x_prev, v, t = x, x, 1.0
         active = torch.ones(*batch, 1, dtype=torch.bool, device=y.device)
@@ -206,43 +207,29 @@ def _solve(
             if track_energy:
                 history.append(_energy(decoder, y, x, lam, beta, T, gamma, z_target))
             if tol > 0 and k % check_every == 0:
-                still = active[..., 0]  # (B,), or (K, B)
-                n_active = int(still.sum(-1).max())  # the most rows left in one model
-                if n_active == 0:
+                left = _rows_left(active, compact_below if compact else 0.0)
+                if left is not None and left.shape[-1] == 0:
                     break
-                if compact and n_active < compact_below * still.shape[-1]:
-                    # the rows still iterating first (in order), then converged ones to give every
-                    # model n_active rows; what those compute is dropped (a converged code stays)
-                    order = torch.argsort((~still).to(torch.uint8), dim=-1, stable=True)
-                    rows = (order[..., :n_active],)
-                elif compact:
-                    rows = ()
+                if compact:
+                    rows = () if left is None else (left,)
         if tol == 0:
             n_iter.fill_(max_iter)
         F = _energy(decoder, y, x, lam, beta, T, gamma, z_target)
-    _check_finite(F, decoder, z0 if z0 is not None else z_target, eta, gamma, momentum)
-    return InferenceResult(
-        z=x,
-        n_iter=n_iter,
-        energy=F,
-        converged=~active[..., 0],
-        step=eta,
-        history=torch.stack(history) if track_energy else None,
-    )
+    return _result(F, x, n_iter, active, eta, history, decoder, z0, z_target, gamma, momentum)
 
 
 def _solve_safeguarded(
     decoder, y, *, lam, beta, T, gamma, z_target, z0, x, eta, max_iter, tol, positive, momentum,
-    track_energy, safeguard, **_,
+    track_energy, safeguard, compact, check_every, compact_below, **_,
 ) -> InferenceResult:  # fmt: skip
     """The loop of :func:`_solve` with a step ``eta_i`` and a momentum ``t_i`` per sample: (..., B, 1)."""
-    grad_f = smooth_gradient(decoder, y, gamma=gamma, z_target=z_target.detach())
-    f = sample_smooth(decoder, y, gamma, z_target)  # per sample, (..., B): the hinge left out
     hinge = (lambda z: beta * torch.relu(T - code_std(z)).pow(2).sum(-1)) if beta > 0 else None
+    prox = lambda u, eta: soft_threshold(u, eta * lam, positive)  # noqa: E731
     eta_i = torch.full((*y.shape[:-1], 1), eta, dtype=y.dtype, device=y.device)
     t = torch.ones_like(eta_i)
     history = [] if track_energy else None
     with torch.no_grad():
+        f, grad_f = _smooth_at(decoder, y, gamma, z_target.detach(), None)
         x_prev = v = x
         F_prev = f(x) + (lam * x.abs()).sum(-1)
         active = torch.ones_like(eta_i, dtype=torch.bool)
@@ -250,9 +237,8 @@ def _solve_safeguarded(
         for k in range(1, max_iter + 1):
             g = grad_f(v)  # the hinge's gradient joins the step, its value stays out of the test
             g_hinge = variance_hinge_grad(v, beta, T) if beta > 0 else 0.0
-            x = soft_threshold(v - eta_i * (g + g_hinge), eta_i * lam, positive)
+            x = prox(v - eta_i * (g + g_hinge), eta_i)
             if safeguard == "backtrack":
-                prox = lambda u, eta: soft_threshold(u, eta * lam, positive)  # noqa: E731
                 x, eta_i = backtrack(f, prox, v, g, g_hinge, x, eta_i, hinge, active)
             if tol > 0:
                 x = torch.where(active, x, x_prev)
@@ -272,11 +258,55 @@ def _solve_safeguarded(
             x_prev = x
             if track_energy:
                 history.append(_energy(decoder, y, x, lam, beta, T, gamma, z_target))
-            if tol > 0 and k % _CHECK_EVERY == 0 and not bool(active.any()):
-                break
+            if tol > 0 and k % check_every == 0:
+                rows = _rows_left(active, compact_below if compact else 0.0)
+                if rows is not None and rows.shape[-1] == 0:
+                    break
+                if compact:  # f and its gradient at the rows still iterating only
+                    f, grad_f = _smooth_at(decoder, y, gamma, z_target.detach(), rows)
         if tol == 0:
             n_iter.fill_(max_iter)
         F = _energy(decoder, y, x, lam, beta, T, gamma, z_target)
+    return _result(F, x, n_iter, active, eta, history, decoder, z0, z_target, gamma, momentum,
+                   sample_step=eta_i[..., 0] if safeguard == "backtrack" else None)  # fmt: skip
+
+
+def _rows_left(active: Tensor, compact_below: float) -> Tensor | None:
+    """The rows still iterating, (n,) (or (K, n): the n of the model with the most left, then
+    converged ones to give each model n rows, whose results are dropped); None while more than
+    ``compact_below`` of a batch is left (every row is computed)."""
+    still = active[..., 0]  # (B,), or (K, B)
+    n_active = int(still.sum(-1).max())
+    if n_active and n_active >= compact_below * still.shape[-1]:
+        return None
+    order = torch.argsort((~still).to(torch.uint8), dim=-1, stable=True)
+    return order[..., :n_active]
+
+
+def _smooth_at(decoder, y, gamma, z_target, rows):
+    """Each sample's smooth energy f_i (the hinge left out), (..., B), and grad f, (..., B, L),
+    computed at ``rows`` only (zero at the others, which have converged); rows None: every row."""
+    if rows is None:
+        return sample_smooth(decoder, y, gamma, z_target), smooth_gradient(
+            decoder, y, gamma=gamma, z_target=z_target
+        )
+    y_r, e_r = _take(y, rows), _take(z_target, rows)
+    f_r, grad_r = (
+        sample_smooth(decoder, y_r, gamma, e_r),
+        smooth_gradient(decoder, y_r, gamma=gamma, z_target=e_r),
+    )
+    zero = y.new_zeros(*y.shape[:-1], 1)
+
+    def f(z: Tensor) -> Tensor:
+        return _put(zero, rows, f_r(_take(z, rows))[..., None])[..., 0]
+
+    def grad_f(z: Tensor) -> Tensor:
+        return _put(torch.zeros_like(z), rows, grad_r(_take(z, rows)))
+
+    return f, grad_f
+
+
+def _result(F, x, n_iter, active, eta, history, decoder, z0, z_target, gamma, momentum, **extra):
     _check_finite(F, decoder, z0 if z0 is not None else z_target, eta, gamma, momentum)
     return InferenceResult(
         z=x,
@@ -284,8 +314,8 @@ def _solve_safeguarded(
         energy=F,
         converged=~active[..., 0],
         step=eta,
-        history=torch.stack(history) if track_energy else None,
-        sample_step=eta_i[..., 0] if safeguard == "backtrack" else None,
+        history=torch.stack(history) if history is not None else None,
+        **extra,
     )
 
 

@@ -8,7 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-from sparselab import LinearDictionary, MLPDecoder, curvature, fista, ista, lipschitz_constant
+from sparselab import (
+    LinearDictionary,
+    MLPDecoder,
+    curvature,
+    fista,
+    ista,
+    lipschitz_constant,
+    solvers,
+)
 from sparselab.stacked import stack_models
 
 F64 = torch.float64
@@ -233,3 +241,26 @@ def test_zero_hidden_bias_changes_b1_only():
     assert math.isclose(float(a.fc1.bias.abs().max()), 1 / math.sqrt(8), rel_tol=0.5)
     with pytest.raises(ValueError, match="^zero_hidden_bias must be"):
         MLPDecoder(8, 16, 12, zero_hidden_bias=1)
+
+
+@pytest.mark.parametrize("safeguard", ["backtrack", "restart"])
+def test_safeguarded_steps_on_the_rows_left_give_the_full_batch_codes(safeguard, monkeypatch):
+    """On a CPU the safeguarded loop computes f and its gradient at the rows still iterating only
+    (the hinge still over every code): codes, steps and counts are those of the full-batch loop."""
+    g = torch.Generator().manual_seed(8)
+    D = MLPDecoder(32, 128, 784, generator=g).double()
+    y = torch.rand(80, 784, generator=g, dtype=torch.float64)
+    e = torch.relu(torch.randn(80, 32, generator=g, dtype=torch.float64))
+    e = e * torch.linspace(0, 3, 80, dtype=torch.float64)[:, None]  # starts far and near
+    kw = dict(lam=0.01, beta=10.0, T=0.5, gamma=5.0, z_target=e, step=2.0, safeguard=safeguard)
+    runs = {}
+    for compact_below in (1.0, 0.0):  # every converged row dropped; never
+        monkeypatch.setattr(solvers, "_COMPACT_BELOW", {"cpu": compact_below})
+        runs[compact_below] = fista(D, y, max_iter=80, tol=1e-4, **kw)
+    compact, full = runs[1.0], runs[0.0]
+    n = full.n_iter
+    assert (n < n.max()).float().mean() > 0.9  # most rows stopped while some went on
+    torch.testing.assert_close(compact.z, full.z, rtol=0, atol=1e-10)
+    assert torch.equal(compact.n_iter, full.n_iter)
+    if safeguard == "backtrack":
+        torch.testing.assert_close(compact.sample_step, full.sample_step, rtol=0, atol=0)
