@@ -10,7 +10,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["backtrack", "sample_smooth", "SHRINK", "MAX_SHRINKS"]
+from .energy import code_std, variance_hinge_grad
+from .gradients import put_rows, smooth_gradient, take_rows
+
+__all__ = ["SafeguardedStep", "backtrack", "sample_smooth", "SHRINK", "MAX_SHRINKS"]
 
 SHRINK, MAX_SHRINKS = 0.5, 50  # backtracking halves a sample's step, at most this many times
 
@@ -46,3 +49,65 @@ def sample_smooth(decoder, y, gamma, z_target):
         return F + gamma * (z - z_target).pow(2).sum(-1) / z.shape[-1] if gamma > 0 else F
 
     return f
+
+
+class SafeguardedStep:
+    """The proximal gradient step of the solvers' loop with a step ``eta_i`` and a momentum ``t_i``
+    per sample, (..., B, 1): ``kind`` "backtrack" (eta_i from :func:`backtrack`, never above eta) or
+    "restart" (t_i back to 1 where a sample's energy rose). x: the start codes; ``prox(u, eta)``
+    the proximal map of ``lam ||.||_1`` at steps eta."""
+
+    def __init__(self, kind, decoder, y, eta, x, prox, *, lam, beta, T, gamma, z_target):
+        self.kind, self.lam, self.prox = kind, lam, prox
+        self.smooth = lambda rows: _smooth_at(decoder, y, gamma, z_target.detach(), rows)
+        self.f, self.grad_f = self.smooth(None)  # per sample, (..., B): the hinge left out
+        self.beta, self.T = beta, T
+        self.hinge = (lambda z: beta * torch.relu(T - code_std(z)).pow(2).sum(-1)) if beta else None
+        self.eta = torch.full((*y.shape[:-1], 1), eta, dtype=y.dtype, device=y.device)
+        self.t = torch.ones_like(self.eta)
+        self.F_prev = self.f(x) + (lam * x.abs()).sum(-1) if kind == "restart" else None
+
+    def __call__(self, v: Tensor, x_prev: Tensor, active: Tensor) -> Tensor:
+        g = self.grad_f(v)  # the hinge's gradient joins the step, its value stays out of the test
+        g_hinge = variance_hinge_grad(v, self.beta, self.T) if self.beta > 0 else 0.0
+        x = self.prox(v - self.eta * (g + g_hinge), self.eta)
+        if self.kind == "backtrack":
+            x, self.eta = backtrack(
+                self.f, self.prox, v, g, g_hinge, x, self.eta, self.hinge, active
+            )
+        return x
+
+    def extrapolate(self, x: Tensor, x_prev: Tensor) -> Tensor:
+        t_next = (1 + torch.sqrt(1 + 4 * self.t * self.t)) / 2
+        v = x + ((self.t - 1) / t_next) * (x - x_prev)
+        if self.kind == "restart":  # a sample whose energy rose drops its momentum
+            F_x = self.f(x) + (self.lam * x.abs()).sum(-1)
+            rose = (F_x > self.F_prev)[..., None]
+            v, t_next, self.F_prev = torch.where(rose, x, v), t_next.masked_fill(rose, 1.0), F_x
+        self.t = t_next
+        return v
+
+    def restrict(self, rows: Tensor | None) -> None:
+        """f and its gradient at ``rows`` only (None: every row): the others have converged."""
+        self.f, self.grad_f = self.smooth(rows)
+
+
+def _smooth_at(decoder, y, gamma, z_target, rows):
+    """Each sample's smooth energy f_i (the hinge left out), (..., B), and grad f, (..., B, L),
+    computed at ``rows`` only (zero at the others, which have converged); rows None: every row."""
+    if rows is None:
+        return sample_smooth(decoder, y, gamma, z_target), smooth_gradient(
+            decoder, y, gamma=gamma, z_target=z_target
+        )
+    y_r, e_r = take_rows(y, rows), take_rows(z_target, rows)
+    f_r = sample_smooth(decoder, y_r, gamma, e_r)
+    grad_r = smooth_gradient(decoder, y_r, gamma=gamma, z_target=e_r)
+    zero = y.new_zeros(*y.shape[:-1], 1)
+
+    def f(z: Tensor) -> Tensor:
+        return put_rows(zero, rows, f_r(take_rows(z, rows))[..., None])[..., 0]
+
+    def grad_f(z: Tensor) -> Tensor:
+        return put_rows(torch.zeros_like(z), rows, grad_r(take_rows(z, rows)))
+
+    return f, grad_f

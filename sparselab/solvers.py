@@ -38,13 +38,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .energy import code_std, energy, variance_hinge_grad
-from .gradients import curvature, smooth_gradient
+from .energy import code_std, energy
+from .gradients import curvature
 from .gradients import gradient_step as _gradient_step
 from .gradients import put_rows as _put
-from .gradients import take_rows as _take
 from .models import LinearDictionary, MLPDecoder
-from .safeguards import backtrack, sample_smooth
+from .safeguards import SafeguardedStep
 from .stacked import StackedMLPDecoder
 from .validation import validate_inference as _validate
 
@@ -173,102 +172,89 @@ def _solve(
     eta = float(step)
     # per-row steps pay off for costly decoders; on a CPU asking which rows are left is free
     compact = tol > 0 and isinstance(decoder, (MLPDecoder, StackedMLPDecoder))
-    check_every = 1 if compact and y.device.type == "cpu" else _CHECK_EVERY
-    compact_below = _COMPACT_BELOW.get(y.device.type, 0.5)
-    if safeguard is not None:
-        return _solve_safeguarded(**locals())
-    gradient_step = _gradient_step(
-        decoder, y, eta, beta=beta, T=T, gamma=gamma, z_target=z_target.detach()
+    with torch.no_grad():
+        problem = dict(lam=lam, beta=beta, T=T, gamma=gamma, z_target=z_target)
+        if safeguard is None:
+            policy = _FixedStep(decoder, y, eta, positive=positive, **problem)
+        else:
+            prox = lambda u, eta: soft_threshold(u, eta * lam, positive)  # noqa: E731
+            policy = SafeguardedStep(safeguard, decoder, y, eta, x, prox, **problem)
+        x, n_iter, active, history = _iterate(
+            policy,
+            x,
+            momentum=momentum,
+            tol=tol,
+            max_iter=max_iter,
+            check_every=1 if compact and y.device.type == "cpu" else _CHECK_EVERY,
+            compact_below=_COMPACT_BELOW.get(y.device.type, 0.5) if compact else None,
+            track=(lambda z: _energy(decoder, y, z, lam, beta, T, gamma, z_target))
+            if track_energy
+            else None,
+        )
+        F = _energy(decoder, y, x, lam, beta, T, gamma, z_target)
+    _check_finite(F, decoder, z0 if z0 is not None else z_target, eta, gamma, momentum)
+    return InferenceResult(
+        z=x,
+        n_iter=n_iter,
+        energy=F,
+        converged=~active[..., 0],
+        step=eta,
+        history=history,
+        sample_step=policy.eta[..., 0] if safeguard == "backtrack" else None,
     )
-    history = [] if track_energy else None
-    with torch.no_grad():
-        x_prev, v, t = x, x, 1.0
-        active = torch.ones(*batch, 1, dtype=torch.bool, device=y.device)
-        n_iter = torch.zeros(batch, dtype=torch.long, device=y.device)
-        rows = ()  # () all rows, else (indices,) of the rows still iterating at the last check
-        for k in range(1, max_iter + 1):
-            x = soft_threshold(gradient_step(v, *rows), eta * lam, positive)  # prox(v - eta grad)
-            if rows:
-                x = _put(x_prev, rows[0], x)
-            if tol > 0:
-                x = torch.where(active, x, x_prev)  # a converged sample keeps its code
-                n_iter += active[..., 0]
-                active = active & ~_converged(x, x_prev, tol)[..., None]
-            if momentum:
-                t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-                v = torch.lerp(
-                    x_prev, x, 1 + (t - 1) / t_next
-                )  # x_k + (t_k-1)/t_{k+1} (x_k-x_{k-1})
-                v = torch.where(active, v, x) if tol > 0 else v
-                t = t_next
-            else:
-                v = x
-            x_prev = x
-            if track_energy:
-                history.append(_energy(decoder, y, x, lam, beta, T, gamma, z_target))
-            if tol > 0 and k % check_every == 0:
-                left = _rows_left(active, compact_below if compact else 0.0)
-                if left is not None and left.shape[-1] == 0:
-                    break
-                if compact:
-                    rows = () if left is None else (left,)
-        if tol == 0:
-            n_iter.fill_(max_iter)
-        F = _energy(decoder, y, x, lam, beta, T, gamma, z_target)
-    return _result(F, x, n_iter, active, eta, history, decoder, z0, z_target, gamma, momentum)
 
 
-def _solve_safeguarded(
-    decoder, y, *, lam, beta, T, gamma, z_target, z0, x, eta, max_iter, tol, positive, momentum,
-    track_energy, safeguard, compact, check_every, compact_below, **_,
-) -> InferenceResult:  # fmt: skip
-    """The loop of :func:`_solve` with a step ``eta_i`` and a momentum ``t_i`` per sample: (..., B, 1)."""
-    hinge = (lambda z: beta * torch.relu(T - code_std(z)).pow(2).sum(-1)) if beta > 0 else None
-    prox = lambda u, eta: soft_threshold(u, eta * lam, positive)  # noqa: E731
-    eta_i = torch.full((*y.shape[:-1], 1), eta, dtype=y.dtype, device=y.device)
-    t = torch.ones_like(eta_i)
-    history = [] if track_energy else None
-    with torch.no_grad():
-        f, grad_f = _smooth_at(decoder, y, gamma, z_target.detach(), None)
-        x_prev = v = x
-        F_prev = f(x) + (lam * x.abs()).sum(-1)
-        active = torch.ones_like(eta_i, dtype=torch.bool)
-        n_iter = torch.zeros(eta_i.shape[:-1], dtype=torch.long, device=y.device)
-        for k in range(1, max_iter + 1):
-            g = grad_f(v)  # the hinge's gradient joins the step, its value stays out of the test
-            g_hinge = variance_hinge_grad(v, beta, T) if beta > 0 else 0.0
-            x = prox(v - eta_i * (g + g_hinge), eta_i)
-            if safeguard == "backtrack":
-                x, eta_i = backtrack(f, prox, v, g, g_hinge, x, eta_i, hinge, active)
-            if tol > 0:
-                x = torch.where(active, x, x_prev)
-                n_iter += active[..., 0]
-                active = active & ~_converged(x, x_prev, tol)[..., None]
-            if momentum:
-                t_next = (1 + torch.sqrt(1 + 4 * t * t)) / 2
-                v = x + ((t - 1) / t_next) * (x - x_prev)
-                if safeguard == "restart":  # a sample whose energy rose drops its momentum
-                    F_x = f(x) + (lam * x.abs()).sum(-1)
-                    rose = (F_x > F_prev)[..., None]
-                    v, t_next, F_prev = torch.where(rose, x, v), t_next.masked_fill(rose, 1.0), F_x
-                v = torch.where(active, v, x)
-                t = t_next
-            else:
-                v = x
-            x_prev = x
-            if track_energy:
-                history.append(_energy(decoder, y, x, lam, beta, T, gamma, z_target))
-            if tol > 0 and k % check_every == 0:
-                rows = _rows_left(active, compact_below if compact else 0.0)
-                if rows is not None and rows.shape[-1] == 0:
-                    break
-                if compact:  # f and its gradient at the rows still iterating only
-                    f, grad_f = _smooth_at(decoder, y, gamma, z_target.detach(), rows)
-        if tol == 0:
-            n_iter.fill_(max_iter)
-        F = _energy(decoder, y, x, lam, beta, T, gamma, z_target)
-    return _result(F, x, n_iter, active, eta, history, decoder, z0, z_target, gamma, momentum,
-                   sample_step=eta_i[..., 0] if safeguard == "backtrack" else None)  # fmt: skip
+class _FixedStep:
+    """The paper's step: ``x = prox(v - eta grad f(v))``, one eta and one momentum t for the batch
+    (the smooth step of :func:`~sparselab.gradients.gradient_step`, for the rows left only)."""
+
+    def __init__(self, decoder, y, eta, *, lam, positive, beta, T, gamma, z_target):
+        self.step = _gradient_step(
+            decoder, y, eta, beta=beta, T=T, gamma=gamma, z_target=z_target.detach()
+        )
+        self.threshold, self.positive, self.t, self.rows = eta * lam, positive, 1.0, ()
+
+    def __call__(self, v: Tensor, x_prev: Tensor, active: Tensor) -> Tensor:
+        x = soft_threshold(self.step(v, *self.rows), self.threshold, self.positive)
+        return _put(x_prev, self.rows[0], x) if self.rows else x
+
+    def extrapolate(self, x: Tensor, x_prev: Tensor) -> Tensor:
+        t_next = (1 + math.sqrt(1 + 4 * self.t * self.t)) / 2
+        v = torch.lerp(x_prev, x, 1 + (self.t - 1) / t_next)  # x_k + (t_k-1)/t_{k+1} (x_k-x_{k-1})
+        self.t = t_next
+        return v
+
+    def restrict(self, rows: Tensor | None) -> None:
+        self.rows = () if rows is None else (rows,)
+
+
+def _iterate(policy, x, *, momentum, tol, max_iter, check_every, compact_below, track):
+    """The loop of ISTA (FISTA with ``momentum``) around ``policy``'s proximal gradient step.
+    With tol > 0 a converged sample keeps its code; with ``compact_below`` (None: never) the step
+    runs on the rows still iterating once fewer than that fraction of a batch is left."""
+    history = [] if track is not None else None
+    x_prev = v = x
+    active = torch.ones(*x.shape[:-1], 1, dtype=torch.bool, device=x.device)
+    n_iter = torch.zeros(x.shape[:-1], dtype=torch.long, device=x.device)
+    for k in range(1, max_iter + 1):
+        x = policy(v, x_prev, active)
+        if tol > 0:
+            x = torch.where(active, x, x_prev)  # a converged sample keeps its code
+            n_iter += active[..., 0]
+            active = active & ~_converged(x, x_prev, tol)[..., None]
+        v = torch.where(active, policy.extrapolate(x, x_prev), x) if momentum else x
+        x_prev = x
+        if track is not None:
+            history.append(track(x))
+        if tol > 0 and k % check_every == 0:
+            rows = _rows_left(active, compact_below or 0.0)
+            if rows is not None and rows.shape[-1] == 0:
+                break
+            if compact_below is not None:
+                policy.restrict(rows)
+    if tol == 0:
+        n_iter.fill_(max_iter)
+    return x, n_iter, active, torch.stack(history) if track is not None else None
 
 
 def _rows_left(active: Tensor, compact_below: float) -> Tensor | None:
@@ -281,42 +267,6 @@ def _rows_left(active: Tensor, compact_below: float) -> Tensor | None:
         return None
     order = torch.argsort((~still).to(torch.uint8), dim=-1, stable=True)
     return order[..., :n_active]
-
-
-def _smooth_at(decoder, y, gamma, z_target, rows):
-    """Each sample's smooth energy f_i (the hinge left out), (..., B), and grad f, (..., B, L),
-    computed at ``rows`` only (zero at the others, which have converged); rows None: every row."""
-    if rows is None:
-        return sample_smooth(decoder, y, gamma, z_target), smooth_gradient(
-            decoder, y, gamma=gamma, z_target=z_target
-        )
-    y_r, e_r = _take(y, rows), _take(z_target, rows)
-    f_r, grad_r = (
-        sample_smooth(decoder, y_r, gamma, e_r),
-        smooth_gradient(decoder, y_r, gamma=gamma, z_target=e_r),
-    )
-    zero = y.new_zeros(*y.shape[:-1], 1)
-
-    def f(z: Tensor) -> Tensor:
-        return _put(zero, rows, f_r(_take(z, rows))[..., None])[..., 0]
-
-    def grad_f(z: Tensor) -> Tensor:
-        return _put(torch.zeros_like(z), rows, grad_r(_take(z, rows)))
-
-    return f, grad_f
-
-
-def _result(F, x, n_iter, active, eta, history, decoder, z0, z_target, gamma, momentum, **extra):
-    _check_finite(F, decoder, z0 if z0 is not None else z_target, eta, gamma, momentum)
-    return InferenceResult(
-        z=x,
-        n_iter=n_iter,
-        energy=F,
-        converged=~active[..., 0],
-        step=eta,
-        history=torch.stack(history) if history is not None else None,
-        **extra,
-    )
 
 
 def _lipschitz_at(decoder, z, gamma) -> float:

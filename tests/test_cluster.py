@@ -146,7 +146,7 @@ def test_a_driver_killed_and_started_again_reattaches_to_its_job(tmp_path, slurm
     assert entry["seed"] == 0 and entry["overrides"]["epochs"] == 60
 
 
-def test_a_failing_and_a_cancelled_job_are_reported_and_the_other_finishes(tmp_path, slurm):
+def test_a_failing_and_a_killed_job_are_reported_and_the_other_finishes(tmp_path, slurm):
     broken = _run_dir(tmp_path, 0)  # seed 0 raises: its checkpoint is no checkpoint
     broken.mkdir(parents=True)
     (broken / "config.json").write_text("{}")
@@ -154,7 +154,9 @@ def test_a_failing_and_a_cancelled_job_are_reported_and_the_other_finishes(tmp_p
     driver = _start(tmp_path, SHORT, 3, "--executor", "slurm")
     _wait_for(lambda: (_run_dir(tmp_path, 1) / "checkpoint.pt").is_file())
     ids = _job_ids(tmp_path)
-    subprocess.run(["scancel", ids[1]], check=True)
+    # killed outright (SIGABRT, which submitit leaves alone): a plain scancel, SIGTERM then SIGKILL
+    # 7 s later, lets a run this short finish in between
+    subprocess.run(["scancel", "--signal=ABRT", ids[1]], check=True)
     _, err = driver.communicate(timeout=300)
     assert driver.returncode == 1
     failed = [line for line in err.splitlines() if "(log: " in line]

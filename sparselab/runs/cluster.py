@@ -23,6 +23,7 @@ import dataclasses
 import getpass
 import hashlib
 import importlib.util
+import inspect
 import json
 import os
 import shutil
@@ -36,7 +37,7 @@ import torch
 
 from ..util.files import write_json
 from ..util.progress import progress as progress_bar
-from .reproduce import MODELS, Group, finished, grid, record, run_group
+from .reproduce import Group, finished, grid, record, reproduce, run_group
 from .store import CHECKPOINT, METRICS
 
 __all__ = ["EXECUTORS", "JobOptions", "JobsFailed", "check_executor", "describe", "reproduce_jobs"]
@@ -270,18 +271,8 @@ def reproduce_jobs(
     executor: str,
     options: JobOptions | None = None,
     jobs_dir: str | Path = "runs/jobs",
-    models=MODELS,
-    lams: list[float] | None = None,
-    seeds: int = 1,
-    overrides: dict | None = None,
-    runs_dir: str | Path = "runs/reproduce",
-    results_dir: str | Path = "book/results",
-    progress: bool = True,
-    stacked: bool = False,
-    allow_tf32: bool = False,
-    retrain: bool = False,
-    command: str = "",
     poll_s: float = 10.0,
+    **reproduce_options,
 ) -> list[dict]:
     """:func:`~sparselab.runs.reproduce.reproduce` as submitit jobs (``executor`` 'local' or
     'slurm'): one job per group of ``reproduce.grid`` not yet finished
@@ -290,24 +281,20 @@ def reproduce_jobs(
     ``manifest.json`` as its job returns; returns the manifest's entries. A failed job is reported
     on stderr (one line, with its log file) as it fails, and :class:`JobsFailed` names them
     all once the others are done. ``jobs_dir``: submitit's folder (logs, pickles) and ``jobs.json``;
-    run the same command again to re-attach to the jobs still running."""
+    run the same command again to re-attach to the jobs still running. reproduce_options:
+    :func:`~sparselab.runs.reproduce.reproduce`'s keywords (the grid, the folders, progress...)."""
     options = options or JobOptions()
     if executor not in ("local", "slurm"):
         raise ValueError(f"executor must be 'local' or 'slurm'; got {executor!r}")
     check_executor(executor, options)
+    args = inspect.signature(reproduce).bind(data, **reproduce_options)
+    args.apply_defaults()
+    run = args.arguments
     # jobs may start in another folder: every path they get is absolute
-    runs_dir, results_dir, jobs_dir = (Path(p).resolve() for p in (runs_dir, results_dir, jobs_dir))
-    groups, manifest_path = grid(
-        data,
-        models=models,
-        lams=lams,
-        seeds=seeds,
-        overrides=overrides,
-        runs_dir=runs_dir,
-        results_dir=results_dir,
-        stacked=stacked,
-        retrain=retrain,
-    )
+    for key in ("runs_dir", "results_dir"):
+        run[key] = Path(run[key]).resolve()
+    jobs_dir = Path(jobs_dir).resolve()
+    groups, manifest_path = grid(**run)
     groups = [g for g in groups if not finished(g, manifest_path)]
     jobs_dir.mkdir(parents=True, exist_ok=True)
     ex = _executor(executor, jobs_dir, options)
@@ -337,8 +324,8 @@ def reproduce_jobs(
                         g,
                         manifest_path.parent,
                         threads=options.cpus,
-                        allow_tf32=allow_tf32,
-                        command=command,
+                        allow_tf32=run["allow_tf32"],
+                        command=run["command"],
                     )
                 )
                 for g in todo
@@ -365,7 +352,7 @@ def reproduce_jobs(
     top_up()
     failures, missing, n_done = [], {}, 0
     bar = progress_bar(
-        total=len(groups), enabled=progress, desc=f"{data} jobs", unit="job", leave=True
+        total=len(groups), enabled=run["progress"], desc=f"{data} jobs", unit="job", leave=True
     )
     with bar:
         while watched:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import inspect
 import json
 import shutil
 import time
@@ -217,33 +218,27 @@ class Group:
         return f"{preset} lam={lam:g} seed {seed}" if n == 1 else f"{preset} (sweep of {n} runs)"
 
 
-def grid(
-    data: str,
-    *,
-    models=MODELS,
-    lams: list[float] | None = None,
-    seeds: int = 1,
-    overrides: dict | None = None,
-    runs_dir: str | Path = "runs/reproduce",
-    results_dir: str | Path = "book/results",
-    stacked: bool = False,
-    retrain: bool = False,
-) -> tuple[list[Group], Path]:
-    """What :func:`reproduce` has to do: the groups of runs to train, resume or export (see its
-    docstring for which), in the order of :func:`plan`, and the path of ``manifest.json``."""
-    points = plan(data, models=models, lams=lams, seeds=seeds)
-    configs = [make_config(p, lam=lam, seed=31 + s, **(overrides or {})) for p, lam, s in points]
-    run_dirs = [Path(runs_dir) / data / p / f"lam{lam:g}" / f"seed{s}" for p, lam, s in points]
-    manifest_path = Path(results_dir) / data / "manifest.json"
+def grid(data: str, **options) -> tuple[list[Group], Path]:
+    """What ``reproduce(data, **options)`` has to do: the groups of runs to train, resume or export
+    (see its docstring for which), in the order of :func:`plan`, and the path of ``manifest.json``.
+    options: :func:`reproduce`'s keywords (progress, allow_tf32 and command change nothing here)."""
+    args = _REPRODUCE.bind(data, **options)
+    args.apply_defaults()
+    a = args.arguments
+    points = plan(data, models=a["models"], lams=a["lams"], seeds=a["seeds"])
+    overrides, runs_dir = a["overrides"] or {}, Path(a["runs_dir"])
+    configs = [make_config(p, lam=lam, seed=31 + s, **overrides) for p, lam, s in points]
+    run_dirs = [runs_dir / data / p / f"lam{lam:g}" / f"seed{s}" for p, lam, s in points]
+    manifest_path = Path(a["results_dir"]) / data / "manifest.json"
     entries = json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
     todo = [
         i
         for i, (point, config) in enumerate(zip(points, configs, strict=True))
-        if retrain
+        if a["retrain"]
         or (run_dirs[i] / CONFIG).is_file()
         or not _recorded(point, config, entries, manifest_path.parent)
     ]
-    if stacked:  # one group per model, in the order of the grid
+    if a["stacked"]:  # one group per model, in the order of the grid
         presets = list(dict.fromkeys(points[i][0] for i in todo))
         members = [[i for i in todo if points[i][0] == p] for p in presets]
     else:
@@ -355,17 +350,7 @@ def reproduce(
     replace) the runs the manifest records without a run folder here. A run that diverges
     (:func:`~sparselab.runs.trainer.train`'s ``FloatingPointError``) does not stop the grid: the others
     run and are recorded, then a ``FloatingPointError`` names every run that diverged."""
-    groups, manifest_path = grid(
-        data,
-        models=models,
-        lams=lams,
-        seeds=seeds,
-        overrides=overrides,
-        runs_dir=runs_dir,
-        results_dir=results_dir,
-        stacked=stacked,
-        retrain=retrain,
-    )
+    groups, manifest_path = grid(**locals())
     diverged = []  # (runs, message): a run that diverges stops, the rest of the grid goes on
     for group in groups:
         entries, failed = run_group(
@@ -377,6 +362,9 @@ def reproduce(
     if diverged:
         raise diverged_error(diverged, sum(len(g.points) for g in groups), manifest_path)
     return json.loads(manifest_path.read_text()) if manifest_path.is_file() else []
+
+
+_REPRODUCE = inspect.signature(reproduce)
 
 
 def _recorded(point: tuple, config, entries: list[dict], results_dir: Path) -> bool:
