@@ -242,7 +242,9 @@ def _iterate(policy, x, *, momentum, tol, max_iter, check_every, compact_below, 
             x = torch.where(active, x, x_prev)  # a converged sample keeps its code
             n_iter += active[..., 0]
             active = active & ~_converged(x, x_prev, tol)[..., None]
-        v = torch.where(active, policy.extrapolate(x, x_prev), x) if momentum else x
+        v = policy.extrapolate(x, x_prev) if momentum else x
+        if momentum and tol > 0:
+            v = torch.where(active, v, x)  # a converged sample stays where it stopped
         x_prev = x
         if track is not None:
             history.append(track(x))

@@ -123,14 +123,14 @@ def test_validation():
         se.precompute(growing, SLIDERS, alt="x")
 
 
-def test_static_lambda_explorer_frames_are_the_solver_views():
+def test_lambda_explorer_frames_are_the_solver_views():
     torch.manual_seed(0)
     y = load_mnist("train", n=16).x.double()
     dec = LinearDictionary(32, 784).double()
     with torch.no_grad():
         dec.weight.copy_(load_mnist("val", n=32).x.double().T)
         dec.normalize_columns_()
-    ex = widgets.static_lambda_explorer(
+    ex = widgets.lambda_explorer(
         dec, y, {"lam": (0.001, 0.05), "beta": (0.0, 5.0)}, lam=0.05, max_iter=20, n_show=2
     )
     assert [s.label for s in ex.sliders] == ["λ", "β"] and len(ex.frames) == 4
@@ -139,19 +139,19 @@ def test_static_lambda_explorer_frames_are_the_solver_views():
     np.testing.assert_array_equal(_pixels(ex.frames[3]), _pixels(direct))
     assert re.search(r"T = 0\.5, η × Lip = 1", ex.alt)
     with pytest.raises(ValueError, match="grid keys"):
-        widgets.static_lambda_explorer(dec, y, {"gamma": (1.0, 2.0)})
+        widgets.lambda_explorer(dec, y, {"gamma": (1.0, 2.0)})
     with pytest.raises(ValueError, match="value of slider 'lam'"):
-        widgets.static_lambda_explorer(dec, y, {"lam": (0.1, 0.2)}, lam=0.005)
+        widgets.lambda_explorer(dec, y, {"lam": (0.1, 0.2)}, lam=0.005)
     plt.close("all")
 
 
-def test_static_step_explorer_frames_follow_the_step():
+def test_step_explorer_frames_follow_the_step():
     y = load_mnist("train", n=8).x.double()
     dec = LinearDictionary(16, 784).double()
     with torch.no_grad():
         dec.weight.copy_(load_mnist("val", n=16).x.double().T)
         dec.normalize_columns_()
-    ex = widgets.static_step_explorer(dec, y, (0.5, 1.0, 1.9), lam=0.01, max_iter=15)
+    ex = widgets.step_explorer(dec, y, (0.5, 1.0, 1.9), lam=0.01, max_iter=15)
     assert ex.sliders[0].start == 1 and len(set(ex.frames)) == 3
     fig = widgets.step_explorer_figure(dec, y, lam=0.01, step_scale=1.9, max_iter=15)
     np.testing.assert_array_equal(_pixels(ex.frames[2]), _pixels(se._png(fig, 90, 32)))

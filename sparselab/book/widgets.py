@@ -21,19 +21,17 @@ from ..metrics import psnr, zero_fraction
 from ..solvers import fista, ista, lipschitz_constant
 from ..util.validate import check_int
 from .plots import model_color, plot_convergence
-from .static_explorer import Slider, StaticExplorer, precompute
+from .static_explorer import Slider, precompute
 
 __all__ = [
     "LambdaState",
     "solve_for_explorer",
     "plot_lambda_state",
     "lambda_explorer",
-    "static_lambda_explorer",
     "step_size_histories",
     "plot_step_sizes",
     "step_explorer_figure",
     "step_explorer",
-    "static_step_explorer",
 ]
 
 # How the sliders of the static explorers name the keywords of solve_for_explorer
@@ -48,6 +46,24 @@ def _require_ipywidgets():
             "the explorers need ipywidgets: pip install 'sparselab[widgets]' (or ipywidgets>=8)"
         ) from None
     return ipywidgets
+
+
+_STYLE = {"description_width": "initial"}
+
+
+def _step_sliders(widgets, step_scale, scales, max_iter, steps) -> dict:
+    """Sliders for the step (a multiple of 1/Lip) and the number of steps; scales, steps: the
+    (min, max, step) of each."""
+    return {
+        "step_scale": widgets.FloatSlider(
+            value=step_scale, **dict(zip(("min", "max", "step"), scales, strict=True)),
+            description="eta x Lip", style=_STYLE,
+        ),
+        "max_iter": widgets.IntSlider(
+            value=max_iter, **dict(zip(("min", "max", "step"), steps, strict=True)),
+            description="max steps", style=_STYLE,
+        ),
+    }  # fmt: skip
 
 
 def _show(fig) -> None:
@@ -86,29 +102,19 @@ def _check_scale(step_scale: float) -> None:
 
 @torch.no_grad()
 def solve_for_explorer(
-    decoder: nn.Module,
-    y: Tensor,
-    *,
-    lam: float,
-    beta: float = 0.0,
-    T: float = 0.5,
-    step_scale: float = 1.0,
-    max_iter: int = 200,
-    tol: float = 1e-3,
-    z0: Tensor | None = None,
+    decoder: nn.Module, y: Tensor, *, lam: float, step_scale: float = 1.0, **options
 ) -> LambdaState:
-    """Solve the batch y: (B, P) with :func:`~sparselab.solvers.fista` from ``z0`` (B, L) (None:
-    zeros) at step ``eta = step_scale / Lip`` (Lip: :func:`~sparselab.solvers.lipschitz_constant` of
-    the decoder) and measure what the explorer shows. Arguments are validated by
-    :func:`~sparselab.solvers.fista`. The hinge's gradient is zero for a component that is zero on
+    """Solve the batch y: (B, P) with :func:`~sparselab.solvers.fista` at step
+    ``eta = step_scale / Lip`` (Lip: :func:`~sparselab.solvers.lipschitz_constant` of the decoder)
+    and measure what the explorer shows. options: fista's other keywords (beta, T, max_iter, tol,
+    z0: (B, L) the start, None: zeros), which also validates them. The hinge's gradient is zero for a component that is zero on
     the whole batch, so from z = 0 it cannot revive one that lam switched off; start from an
     encoder's prediction (``z0=encoder(y)``) to see it push back. 1/Lip ignores the hinge, whose
     curvature grows like 1/s_j as a component's spread s_j shrinks: with beta > 0 a smaller
     ``step_scale`` may be needed to converge (see ``converged_percent``)."""
     _check_scale(step_scale)
     eta = step_scale / lipschitz_constant(decoder)
-    res = fista(decoder, y, lam=lam, beta=beta, T=T, z0=z0, step=eta, max_iter=max_iter, tol=tol,
-                track_energy=True)  # fmt: skip
+    res = fista(decoder, y, lam=lam, step=eta, track_energy=True, **options)
     y_hat = decoder(res.z).detach()
     return LambdaState(
         z=res.z,
@@ -167,51 +173,7 @@ def plot_lambda_state(state: LambdaState, y: Tensor, *, n_show: int = 8):
 def lambda_explorer(
     decoder: nn.Module,
     y: Tensor,
-    *,
-    lam: float = 0.005,
-    beta: float = 0.0,
-    T: float = 0.5,
-    step_scale: float = 1.0,
-    max_iter: int = 200,
-    n_show: int = 8,
-    z0: Tensor | None = None,
-):
-    """Sliders for lam (log scale), beta, T, the step (as a multiple of 1/Lip) and the number of
-    steps; every change re-solves the batch y: (B, P) with FISTA from ``z0`` (None: zeros;
-    :func:`solve_for_explorer`) and redraws :func:`plot_lambda_state`. Returns an
-    ``ipywidgets.interactive`` to display."""
-    widgets = _require_ipywidgets()
-    solve_for_explorer(
-        decoder, y, lam=lam, beta=beta, T=T, step_scale=step_scale, max_iter=1, z0=z0
-    )
-
-    def draw(lam, beta, T, step_scale, max_iter):
-        state = solve_for_explorer(
-            decoder, y, lam=lam, beta=beta, T=T, step_scale=step_scale, max_iter=max_iter, z0=z0
-        )
-        _show(plot_lambda_state(state, y, n_show=n_show))
-
-    style = {"description_width": "initial"}
-    return widgets.interactive(
-        draw,
-        lam=widgets.FloatLogSlider(
-            value=lam, base=10, min=-4, max=0, step=0.1, description="lam", style=style
-        ),
-        beta=widgets.FloatSlider(value=beta, min=0.0, max=20.0, step=0.5, description="beta"),
-        T=widgets.FloatSlider(value=T, min=0.0, max=2.0, step=0.05, description="T"),
-        step_scale=widgets.FloatSlider(
-            value=step_scale, min=0.05, max=1.9, step=0.05, description="eta x Lip", style=style
-        ),
-        max_iter=widgets.IntSlider(
-            value=max_iter, min=1, max=500, step=1, description="max steps", style=style
-        ),
-    )
-
-
-def static_lambda_explorer(
-    decoder: nn.Module,
-    y: Tensor,
-    grid: dict[str, Sequence[float]],
+    grid: dict[str, Sequence[float]] | None = None,
     *,
     lam: float = 0.005,
     beta: float = 0.0,
@@ -221,31 +183,47 @@ def static_lambda_explorer(
     n_show: int = 8,
     z0: Tensor | None = None,
     colors: int = 32,
-) -> StaticExplorer:
-    """:func:`lambda_explorer` without a kernel: its figure precomputed for every combination of
-    ``grid`` (keys among lam, beta, T, step_scale; each grid holds that keyword's value), the
-    other keywords fixed; each view a PNG of ``colors`` colours. In a live Jupyter frontend it
-    shows :func:`lambda_explorer`."""
+):
+    """Sliders for lam, beta, T and the step (a multiple of 1/Lip); every setting solves the batch
+    y: (B, P) with FISTA from ``z0`` (None: zeros; :func:`solve_for_explorer`) and draws
+    :func:`plot_lambda_state`. grid None: an ``ipywidgets.interactive`` (a kernel redraws; lam on a
+    log scale, and the number of steps too). Else a
+    :class:`~sparselab.book.static_explorer.StaticExplorer` that works without a kernel, in the
+    HTML book: the figure precomputed for every combination of ``grid`` (keys among
+    lam, beta, T, step_scale; each grid holds that keyword's value), the other keywords fixed, each
+    view a PNG of ``colors`` colours; a live Jupyter frontend shows the ipywidgets one instead."""
     settings = {"lam": lam, "beta": beta, "T": T, "step_scale": step_scale}
-    unknown = set(grid) - set(settings)
-    if unknown:
-        raise ValueError(f"grid keys must be among {sorted(settings)}; got {sorted(unknown)}")
-    sliders = [Slider(k, LABELS[k], tuple(v), settings[k]) for k, v in grid.items()]
 
-    def draw(**values):
-        state = solve_for_explorer(decoder, y, **{**settings, **values}, max_iter=max_iter, z0=z0)
+    def figure(**values):
+        state = solve_for_explorer(decoder, y, **{**settings, **values}, z0=z0)
         return plot_lambda_state(state, y, n_show=n_show)
 
-    fixed = ", ".join(f"{LABELS[k]} = {v:g}" for k, v in settings.items() if k not in grid)
-    return precompute(
-        draw,
-        sliders,
-        alt=f"{n_show} digits and their reconstructions by FISTA, the histogram of the non-zero "
-        f"code values and the energy along the steps, at {fixed}",
-        live=lambda: lambda_explorer(
-            decoder, y, **settings, max_iter=max_iter, n_show=n_show, z0=z0
+    if grid is not None:
+        unknown = set(grid) - set(settings)
+        if unknown:
+            raise ValueError(f"grid keys must be among {sorted(settings)}; got {sorted(unknown)}")
+        fixed = ", ".join(f"{LABELS[k]} = {v:g}" for k, v in settings.items() if k not in grid)
+        return precompute(
+            lambda **values: figure(**values, max_iter=max_iter),
+            [Slider(k, LABELS[k], tuple(v), settings[k]) for k, v in grid.items()],
+            alt=f"{n_show} digits and their reconstructions by FISTA, the histogram of the "
+            f"non-zero code values and the energy along the steps, at {fixed}",
+            live=lambda: lambda_explorer(
+                decoder, y, **settings, max_iter=max_iter, n_show=n_show, z0=z0
+            ),
+            colors=colors,
+        )
+    widgets = _require_ipywidgets()
+    figure(max_iter=1)  # bad input fails here, not inside the widget
+
+    return widgets.interactive(
+        lambda **values: _show(figure(**values)),
+        lam=widgets.FloatLogSlider(
+            value=lam, base=10, min=-4, max=0, step=0.1, description="lam", style=_STYLE
         ),
-        colors=colors,
+        beta=widgets.FloatSlider(value=beta, min=0.0, max=20.0, step=0.5, description="beta"),
+        T=widgets.FloatSlider(value=T, min=0.0, max=2.0, step=0.05, description="T"),
+        **_step_sliders(widgets, step_scale, (0.05, 1.9, 0.05), max_iter, (1, 500, 1)),
     )
 
 
@@ -291,13 +269,7 @@ def plot_step_sizes(histories: dict[str, Tensor], *, optimum: float | None = Non
 
 
 def step_explorer_figure(
-    decoder: nn.Module,
-    y: Tensor,
-    *,
-    lam: float = 0.005,
-    step_scale: float = 1.0,
-    max_iter: int = 100,
-    positive: bool = True,
+    decoder: nn.Module, y: Tensor, *, lam: float, step_scale=1.0, max_iter=100, positive=True
 ):
     """What :func:`step_explorer` draws: the energies of ISTA and FISTA from z = 0 at the step
     ``eta = step_scale / Lip`` (:func:`step_size_histories`), on log-log axes."""
@@ -319,57 +291,37 @@ def step_explorer_figure(
 def step_explorer(
     decoder: nn.Module,
     y: Tensor,
+    step_scales: Sequence[float] | None = None,
     *,
     lam: float = 0.005,
     step_scale: float = 1.0,
     max_iter: int = 100,
     positive: bool = True,
 ):
-    """Sliders for the step (a multiple of 1/Lip, up to 2.5) and the number of steps, redrawing
-    :func:`step_explorer_figure` on every change. Returns an ``ipywidgets.interactive``."""
-    widgets = _require_ipywidgets()
+    """A slider for the step (a multiple of 1/Lip) redrawing :func:`step_explorer_figure`.
+    step_scales None: an ``ipywidgets.interactive`` (a kernel redraws; the step up to 2.5, and the
+    number of steps too). Else a :class:`~sparselab.book.static_explorer.StaticExplorer`, the
+    figure precomputed for each of ``step_scales`` (which holds ``step_scale``) at ``max_iter`` steps, for the HTML book; a live
+    Jupyter frontend shows the ipywidgets one instead."""
     _check_scale(step_scale)
 
-    def draw(step_scale, max_iter):
-        _show(
-            step_explorer_figure(
-                decoder, y, lam=lam, step_scale=step_scale, max_iter=max_iter, positive=positive
-            )
+    def figure(step_scale, max_iter=max_iter):
+        return step_explorer_figure(
+            decoder, y, lam=lam, step_scale=step_scale, max_iter=max_iter, positive=positive
         )
 
-    style = {"description_width": "initial"}
+    if step_scales is not None:
+        return precompute(
+            figure,
+            [Slider("step_scale", LABELS["step_scale"], tuple(step_scales), step_scale)],
+            alt=f"energy of ISTA and FISTA along {max_iter} steps on log-log axes, at lam = {lam:g}",
+            live=lambda: step_explorer(
+                decoder, y, lam=lam, step_scale=step_scale, max_iter=max_iter, positive=positive
+            ),
+            dpi=90,
+        )
+    widgets = _require_ipywidgets()
     return widgets.interactive(
-        draw,
-        step_scale=widgets.FloatSlider(
-            value=step_scale, min=0.1, max=2.5, step=0.1, description="eta x Lip", style=style
-        ),
-        max_iter=widgets.IntSlider(
-            value=max_iter, min=10, max=500, step=10, description="steps", style=style
-        ),
-    )
-
-
-def static_step_explorer(
-    decoder: nn.Module,
-    y: Tensor,
-    step_scales: Sequence[float],
-    *,
-    lam: float = 0.005,
-    step_scale: float = 1.0,
-    max_iter: int = 100,
-    positive: bool = True,
-) -> StaticExplorer:
-    """:func:`step_explorer` without a kernel: :func:`step_explorer_figure` precomputed for each
-    of ``step_scales`` (which holds ``step_scale``) at ``max_iter`` steps. In a live Jupyter
-    frontend it shows :func:`step_explorer`."""
-    return precompute(
-        lambda step_scale: step_explorer_figure(
-            decoder, y, lam=lam, step_scale=step_scale, max_iter=max_iter, positive=positive
-        ),
-        [Slider("step_scale", LABELS["step_scale"], tuple(step_scales), step_scale)],
-        alt=f"energy of ISTA and FISTA along {max_iter} steps on log-log axes, at lam = {lam:g}",
-        live=lambda: step_explorer(
-            decoder, y, lam=lam, step_scale=step_scale, max_iter=max_iter, positive=positive
-        ),
-        dpi=90,
+        lambda step_scale, max_iter: _show(figure(step_scale, max_iter)),
+        **_step_sliders(widgets, step_scale, (0.1, 2.5, 0.1), max_iter, (10, 500, 10)),
     )

@@ -30,6 +30,14 @@ class UsageError(Exception):
     """Raised by a command for bad arguments: printed as one line, exit status 2."""
 
 
+def add_training_flags(parser: argparse.ArgumentParser) -> None:
+    """``--no-progress`` and ``--allow-tf32``, which every command that trains takes."""
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--allow-tf32", action="store_true", help="TF32 matmuls on CUDA (off: full fp32)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sparselab",

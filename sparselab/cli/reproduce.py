@@ -20,7 +20,7 @@ from ..runs.cluster import (
 from ..runs.config import check_data, field_types
 from ..runs.reproduce import MODELS, grid, plan, reproduce
 from ..util.device import resolve_device
-from . import UsageError
+from . import UsageError, add_training_flags
 from .train import _parse_value
 
 
@@ -39,25 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "cpu", "cuda"],
         help="auto: CUDA where there is one",
     )
-    parser.add_argument(
-        "--runs",
-        type=Path,
-        default=Path("runs/reproduce"),
-        help="run folders with checkpoints, to resume or extend (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--results",
-        type=Path,
-        default=Path("book/results"),
-        help="where the artifacts and manifest.json go (default: %(default)s)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _folder(parser, "--runs", "runs/reproduce", "run folders with checkpoints, to resume or extend")
+    _folder(parser, "--results", "book/results", "where the artifacts and manifest.json go")
+    add_training_flags(parser)
     parser.add_argument(
         "--stacked",
         action="store_true",
         help="train each model's unfinished runs (all lam and seeds) in one batched pass (GPU)",
     )
-    parser.add_argument("--allow-tf32", action="store_true", help="TF32 matmuls on CUDA")
     parser.add_argument(
         "--retrain",
         action="store_true",
@@ -73,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="any other config field for every run (--set code_dim=32; repeatable)",
     )
     _add_executor_arguments(parser)
+
+
+def _folder(parser, flag: str, default: str, help_text: str) -> None:
+    parser.add_argument(flag, type=Path, default=Path(default), help=help_text + " (%(default)s)")
 
 
 def _set(text: str) -> tuple[str, object]:
@@ -103,12 +96,7 @@ def _add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         help="inline: one run after another in this process (default); local: one submitit job "
         "per run on this machine; slurm: one SLURM job per run, as one job array",
     )
-    jobs.add_argument(
-        "--jobs-dir",
-        type=Path,
-        default=Path("runs/jobs"),
-        help="submitit's folder: job logs, pickles and jobs.json, to re-attach (default: %(default)s)",
-    )
+    _folder(jobs, "--jobs-dir", "runs/jobs", "submitit's folder: job logs, pickles and jobs.json")
     jobs.add_argument("--dry-run", action="store_true", help="print the plan; submit nothing")
     jobs.add_argument(
         "--poll-seconds", type=float, default=10.0, help="how often to check the jobs (default 10)"

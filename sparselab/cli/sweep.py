@@ -11,7 +11,7 @@ from ..runs.config import check_data, run_name, sweep_configs
 from ..runs.store import CHECKPOINT, CONFIG
 from ..runs.trainer import check_resume
 from ..util.device import resolve_device
-from . import UsageError
+from . import UsageError, add_training_flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,10 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for split in ("train", "val", "test"):
         parser.add_argument(f"--n-{split}", type=int, help=f"first n {split} samples (default all)")
     parser.add_argument("--device", help="auto, cpu or cuda (default: the preset's)")
-    parser.add_argument(
-        "--allow-tf32", action="store_true", help="TF32 matmuls on CUDA (off: full fp32)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_training_flags(parser)
     parser.add_argument(
         "--resume",
         action="store_true",

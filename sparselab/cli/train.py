@@ -12,7 +12,7 @@ from ..runs import PRESETS, TrainConfig, make_config, train
 from ..runs.config import check_data, field_types
 from ..runs.store import CHECKPOINT, CONFIG
 from ..util.device import resolve_device
-from . import UsageError
+from . import UsageError, add_training_flags
 
 
 def _parse_value(kind: str):
@@ -43,10 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue out/checkpoint.pt (a run killed before its first checkpoint starts again)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--allow-tf32", action="store_true", help="TF32 matmuls on CUDA (off: full fp32)"
-    )
+    add_training_flags(parser)
     fields = parser.add_argument_group("config fields (override the preset)")
     for name, kind in field_types().items():
         fields.add_argument(

@@ -404,18 +404,24 @@ def record(entry: dict, manifest_path: Path) -> None:
 
 
 def export_variant(
-    run_dir: str | Path, preset: str, results_dir: str | Path = "book/results"
+    run_dir: str | Path,
+    preset: str,
+    results_dir: str | Path = "book/results",
+    *,
+    with_classify: bool = False,
 ) -> dict:
     """Export a finished ``python -m sparselab train`` run that departs from a preset (an
     ablation, say a smaller FISTA step) to ``results_dir/variants/<run folder name>/``: metrics,
-    history, denoising and the FISTA step check, with an entry in ``variants/manifest.json``
-    holding the ``train`` command that reproduces it. Returns the entry; load them all with
-    ``load_results("variants")``."""
+    history, denoising, the FISTA step check and (``with_classify``, MNIST) the low-data
+    classification, with an entry in ``variants/manifest.json`` holding the ``train`` command that
+    reproduces it. Returns the entry; load them all with ``load_results("variants")``."""
     run_dir = Path(run_dir)
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
     root = Path(results_dir) / "variants"
-    files, run = _export(run_dir, root / run_dir.name, with_atoms=False, with_classify=False)
+    files, run = _export(
+        run_dir, root / run_dir.name, with_atoms=False, with_classify=with_classify
+    )
     changed = preset_overrides(run.config, preset)
     flags = "".join(f" --{k.replace('_', '-')} {v}" for k, v in changed.items())
     entry = {
