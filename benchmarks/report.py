@@ -5,6 +5,7 @@
     python -m benchmarks.report --threads 1        # torch/OpenMP threads of the benchmarks
     python -m benchmarks.report --devices cuda     # GPU rows alone (tools/device_run.sh)
     python -m benchmarks.report --only trained --trained-runs RUN ...  # bench_trained alone
+    python -m benchmarks.report --only safeguard --safeguard-artifacts DIR ...  # bench_safeguard
 
 Each run records the machine (CPU model, cores, GPU), torch version, threads, load average, date and
 command: a loaded machine (load average above its cores) gives slower, noisier figures.
@@ -208,8 +209,47 @@ def write_markdown(rows: list[dict]) -> None:
             "Commands: " + ", ".join(sorted({f"`{r['command']}`" for r in trained})),
             "",
         ]
+    lines += safeguard_section([r for r in rows if r.get("kind") == "safeguard"])
     lines += targets(rows)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+def safeguard_section(rows: list[dict]) -> list[str]:
+    """FISTA's safeguards on the kept VDL-NL model, and whole runs with and without one."""
+    if not rows:
+        return []
+    lines = _head(
+        "Multi-layer FISTA: the paper's fixed step and the safeguards (MNIST VDL-NL, lam 0.01)",
+        "safeguard | device | s per batch of 250 | steps per sample | at the cap | energy gap | machine | date",
+    )
+    for r in (r for r in rows if r["table"] == "inference"):
+        lines.append(
+            f"| {r['safeguard']} | {r['device']} | {r['seconds_per_batch']:.3f} "
+            f"| {r['steps_per_sample']:.2f} | {100 * r['at_cap']:.1f} % | {r['energy_gap']:.1e} "
+            f"| {r['machine']} | {r['date']} |"
+        )
+    lines += [
+        "",
+        "The kept model (epoch 44 of the paper-step run, `sl.load_pretrained`) on the first 1,000",
+        "test digits from its encoder's codes, at the preset's step 0.5 and tolerance 1e-3. Energy",
+        "gap: relative, to a 2,000-step backtracking run at tolerance 1e-7.",
+        "",
+    ]
+    lines += _head(
+        "Training with and without the safeguard",
+        "run | epochs | hours | steps/sample at epochs 1, 41, last | best epoch | test PSNR | % zeros | denoised at sigma 1 | 1-label accuracy | machine of the run",
+    )
+    for r in (r for r in rows if r["table"] == "training"):
+        mid = f"{r['steps_epoch_41']:.1f}" if r["steps_epoch_41"] is not None else "-"
+        one = f"{100 * r['one_label']:.1f} %" if r["one_label"] is not None else "-"
+        lines.append(
+            f"| {r['artifact']} (safeguard {r['safeguard']}) | {r['epochs']} | {r['hours']:.2f} "
+            f"| {r['steps_epoch_1']:.1f}, {mid}, {r['steps_last']:.1f} | {r['best_epoch']} "
+            f"| {r['test_psnr']:.2f} | {100 * r['test_zero_fraction']:.2f} "
+            f"| {r['denoise_sigma1']:.2f} | {one} | {r['run_machine']} |"
+        )
+    lines += ["", "Commands: " + ", ".join(sorted({f"`{r['command']}`" for r in rows})), ""]
+    return lines
 
 
 def _key(row: dict) -> tuple:
@@ -223,11 +263,14 @@ def main() -> int:
     parser.add_argument("--steps", default="100")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of the benchmarks")
-    parser.add_argument("--only", choices=("fista", "train", "trained"), help="one benchmark")
+    parser.add_argument("--only", choices=("fista", "train", "trained", "safeguard"),
+                        help="one benchmark")  # fmt: skip
     parser.add_argument("--devices", nargs="+", choices=("cpu", "cuda"),
                         help="default: cpu, and cuda where there is a GPU")  # fmt: skip
     parser.add_argument("--trained-runs", nargs="+", default=[], metavar="RUN",
                         help="run folders (with checkpoint.pt) for bench_trained")  # fmt: skip
+    parser.add_argument("--safeguard-artifacts", nargs="+", default=[], metavar="DIR",
+                        help="finished runs' artifact folders for bench_safeguard")  # fmt: skip
     parser.add_argument("--trained-stack", default="1", metavar="K",
                         help="bench_trained also times K stacked copies of each run")  # fmt: skip
     args = parser.parse_args()
@@ -251,6 +294,9 @@ def main() -> int:
                 extra = [a for path in args.trained_runs for a in ("--run", path)]
                 extra += ["--stack", args.trained_stack]
                 new += [dict(r, kind="trained") for r in run("bench_trained", device, extra)]
+            if args.only in (None, "safeguard"):
+                extra = [a for path in args.safeguard_artifacts for a in ("--artifact", path)]
+                new += [dict(r, kind="safeguard") for r in run("bench_safeguard", device, extra)]
     keep = {_key(r) for r in new}
     rows = [r for r in old if _key(r) not in keep] + new
     RESULTS.write_text(json.dumps(rows, indent=1))

@@ -1,8 +1,9 @@
-"""FISTA's opt-in safeguards (chapter 7, "When FISTA stalls"), the policies the solvers' loop calls.
+"""FISTA's opt-in safeguards (chapter 7, "When FISTA stalls"): :class:`SafeguardedStep`, the
+step that the solvers' loop (``solvers._iterate``) runs instead of the paper's fixed one.
 
 ``backtrack``: Beck & Teboulle's (2009) backtracking, one step per sample; ``sample_smooth``: each
 sample's smooth energy, the hinge left out, which its test and the restart (O'Donoghue & Candès
-2015) compare.
+2015) compare; on a CPU both are computed for the rows still iterating only.
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ TINY = ["--models", "sdl", "--lams", "0.002", "--epochs", "1", "--n-train", "200
 # a run of 15 to 30 s on one thread (seeds of it: the scancel and restart tests)
 SHORT = ["--models", "sdl", "--lams", "0.002", "--epochs", "60", "--n-train", "1000",
          "--set", "n_val=100", "--set", "n_test=100", "--set", "code_dim=64", "--device", "cpu"]  # fmt: skip
-# longer than --slurm-time 1 allows (SLURM signals 20 s before the limit, checked every 30 s)
-LONG = ["--models", "sdl", "--lams", "0.002", "--epochs", "150", "--n-train", "2000",
+# longer than --slurm-time 1 allows (SLURM signals 20 s before the limit, checked every 30 s:
+# up to 70 s in); 150 epochs took 34 s on a quiet machine, too few for the signal to come
+LONG = ["--models", "sdl", "--lams", "0.002", "--epochs", "400", "--n-train", "2000",
         "--set", "n_val=100", "--set", "n_test=100", "--device", "cpu"]  # fmt: skip
 VARYING = {"seconds", "wall_seconds_this_call", "command", "date"}  # entry fields that are timings
 
