@@ -17,6 +17,8 @@ tolerance, a sample that has converged keeps its code; an :class:`~sparselab.mod
 then computes its steps for the rows still iterating only, which is most of the saving when a
 batch's slowest sample runs ten times as long as its typical one.
 
+One loop (``_iterate``: stopping, momentum, dropping converged rows) runs either step: the paper's
+fixed one (``_FixedStep``) or :class:`~sparselab.safeguards.SafeguardedStep`.
 ``safeguard`` (off by default: the paper's fixed step) departs from the paper where a fixed step
 stalls (chapter 7, "When FISTA stalls"): ``"backtrack"`` gives each sample its own step, halved
 until f's quadratic upper bound holds at that sample (Beck & Teboulle 2009), never above ``step``;
