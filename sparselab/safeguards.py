@@ -62,6 +62,7 @@ class SafeguardedStep:
         self.kind, self.lam, self.prox = kind, lam, prox
         self.smooth = lambda rows: _smooth_at(decoder, y, gamma, z_target.detach(), rows)
         self.f, self.grad_f = self.smooth(None)  # per sample, (..., B): the hinge left out
+        self.rows = None  # the rows f and grad_f are computed at (None: every row)
         self.beta, self.T = beta, T
         self.hinge = (lambda z: beta * torch.relu(T - code_std(z)).pow(2).sum(-1)) if beta else None
         self.eta = torch.full((*y.shape[:-1], 1), eta, dtype=y.dtype, device=y.device)
@@ -90,6 +91,9 @@ class SafeguardedStep:
 
     def restrict(self, rows: Tensor | None) -> None:
         """f and its gradient at ``rows`` only (None: every row): the others have converged."""
+        if rows is None and self.rows is None:
+            return  # still every row: nothing to rebuild
+        self.rows = rows
         self.f, self.grad_f = self.smooth(rows)
 
 

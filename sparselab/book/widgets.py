@@ -107,9 +107,9 @@ def solve_for_explorer(
     """Solve the batch y: (B, P) with :func:`~sparselab.solvers.fista` at step
     ``eta = step_scale / Lip`` (Lip: :func:`~sparselab.solvers.lipschitz_constant` of the decoder)
     and measure what the explorer shows. options: fista's other keywords (beta, T, max_iter, tol,
-    z0: (B, L) the start, None: zeros), which also validates them. The hinge's gradient is zero for a component that is zero on
-    the whole batch, so from z = 0 it cannot revive one that lam switched off; start from an
-    encoder's prediction (``z0=encoder(y)``) to see it push back. 1/Lip ignores the hinge, whose
+    z0: (B, L) the start, None: zeros), which also validates them. The hinge's gradient is zero
+    for a component that is zero on the whole batch, so from z = 0 it cannot revive one that lam
+    switched off; start from an encoder's prediction (``z0=encoder(y)``) to see it push back. 1/Lip ignores the hinge, whose
     curvature grows like 1/s_j as a component's spread s_j shrinks: with beta > 0 a smaller
     ``step_scale`` may be needed to converge (see ``converged_percent``)."""
     _check_scale(step_scale)
@@ -301,8 +301,8 @@ def step_explorer(
     """A slider for the step (a multiple of 1/Lip) redrawing :func:`step_explorer_figure`.
     step_scales None: an ``ipywidgets.interactive`` (a kernel redraws; the step up to 2.5, and the
     number of steps too). Else a :class:`~sparselab.book.static_explorer.StaticExplorer`, the
-    figure precomputed for each of ``step_scales`` (which holds ``step_scale``) at ``max_iter`` steps, for the HTML book; a live
-    Jupyter frontend shows the ipywidgets one instead."""
+    figure precomputed for each of ``step_scales`` (which holds ``step_scale``) at ``max_iter``
+    steps, for the HTML book; a live Jupyter frontend shows the ipywidgets one instead."""
     _check_scale(step_scale)
 
     def figure(step_scale, max_iter=max_iter):
