@@ -60,7 +60,7 @@ def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, 
                 v_rows, y_rows, e_rows = v, y, z_target
             else:
                 v_rows, y_rows, e_rows = (take_rows(t, rows) for t in (v, y, z_target))
-            g = grad_rec(v_rows, y_rows)
+            g = grad_rec(v_rows, y_rows)[1]
             if gamma > 0:
                 g = g + (2.0 * gamma / L) * (v_rows - e_rows)
             return v_rows - eta * g
@@ -75,21 +75,31 @@ def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, 
     return step
 
 
-def smooth_gradient(decoder: nn.Module, y: Tensor, *, gamma, z_target):
+def smooth_gradient(decoder: nn.Module, y: Tensor, *, gamma, z_target, with_energy=False):
     """Returns the map ``z -> grad f(z)`` for f without the hinge:
-    ``sum_i (1/P)||y_i - D(z_i)||^2 + (gamma/L)||z_i - e_i||^2``; z, z_target: (B, L) (or (K, B, L))."""
+    ``sum_i (1/P)||y_i - D(z_i)||^2 + (gamma/L)||z_i - e_i||^2``; z, z_target: (B, L) (or (K, B, L)).
+    ``with_energy``: ``z -> (f_i, grad f)``, each sample's f_i (..., B) too, from the same forward
+    pass where the gradient makes one (a linear decoder's gradient needs none: it adds one)."""
     P, L = y.shape[-1], z_target.shape[-1]
+
+    def add_code_term(f_rec: Tensor, z: Tensor) -> Tensor:
+        return f_rec + gamma * (z - z_target).pow(2).sum(-1) / L if gamma > 0 else f_rec
+
     if isinstance(decoder, (LinearDictionary, StackedLinearDictionary)):
         W = decoder.weight.detach()  # (P, L) or (K, P, L)
         eye = torch.eye(L, dtype=W.dtype, device=W.device)
         A = (2.0 / P) * (W.transpose(-1, -2) @ W) + (2.0 * gamma / L) * eye
         b = (2.0 / P) * (y @ W) + (2.0 * gamma / L) * z_target
-        return lambda z: z @ A - b
+        if not with_energy:
+            return lambda z: z @ A - b
+        return lambda z: (add_code_term((y - decoder(z)).pow(2).sum(-1) / P, z), z @ A - b)
     grad_rec = _reconstruction_grad(decoder)
 
-    def grad(z: Tensor) -> Tensor:
-        g = grad_rec(z, y)
-        return g + (2.0 * gamma / L) * (z - z_target) if gamma > 0 else g
+    def grad(z: Tensor):
+        residual, g = grad_rec(z, y)  # D(z) - y, (..., B, P)
+        if gamma > 0:
+            g = g + (2.0 * gamma / L) * (z - z_target)
+        return (add_code_term(residual.pow(2).sum(-1) / P, z), g) if with_energy else g
 
     return grad
 
@@ -126,7 +136,8 @@ def curvature(
 
 
 def _reconstruction_grad(decoder: nn.Module):
-    """``(z, y) -> grad of sum_i (1/P)||y_i - D(z_i)||^2`` for a decoder that is not linear."""
+    """``(z, y) -> (D(z) - y, grad of sum_i (1/P)||y_i - D(z_i)||^2)`` for a decoder that is not
+    linear."""
     if isinstance(decoder, StackedMLPDecoder):
         return _stacked_mlp_grad(decoder)
     if isinstance(decoder, MLPDecoder):
@@ -156,7 +167,7 @@ def _mlp_grad(decoder: MLPDecoder):
         P = y.shape[-1]
         a = torch.addmm(b1, z, W1.T)
         r = torch.relu(a) @ W2.T - y
-        return ((2.0 / P) * (r @ W2) * (a > 0)) @ W1
+        return r, ((2.0 / P) * (r @ W2) * (a > 0)) @ W1
 
     return grad
 
@@ -170,7 +181,7 @@ def _stacked_mlp_grad(decoder: StackedMLPDecoder):
         P = y.shape[-1]
         a = torch.baddbmm(b1, z, W1_t)
         r = torch.bmm(torch.relu(a), W2_t) - y
-        return torch.bmm((2.0 / P) * torch.bmm(r, W2) * (a > 0), W1)
+        return r, torch.bmm((2.0 / P) * torch.bmm(r, W2) * (a > 0), W1)
 
     return grad
 
@@ -181,7 +192,8 @@ def _autograd(decoder: nn.Module):
     def grad(z: Tensor, y: Tensor) -> Tensor:
         with torch.enable_grad():
             z = z.detach().requires_grad_(True)
-            loss = (decoder(z) - y).pow(2).sum() / y.shape[-1]
-            return torch.autograd.grad(loss, z)[0]
+            r = decoder(z) - y
+            loss = r.pow(2).sum() / y.shape[-1]
+            return r.detach(), torch.autograd.grad(loss, z)[0]
 
     return grad

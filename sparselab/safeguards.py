@@ -3,7 +3,9 @@ step that the solvers' loop (``solvers._iterate``) runs instead of the paper's f
 
 ``backtrack``: Beck & Teboulle's (2009) backtracking, one step per sample; ``sample_smooth``: each
 sample's smooth energy, the hinge left out, which its test and the restart (O'Donoghue & Candès
-2015) compare; on a CPU both are computed for the rows still iterating only.
+2015) compare; on a CPU both are computed for the rows still iterating only. Backtracking takes
+f at the extrapolated point from the gradient's forward pass, so a step that needs no halving
+costs one forward pass more than the fixed step (f at the candidate), not two.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ __all__ = ["SafeguardedStep", "backtrack", "sample_smooth", "SHRINK", "MAX_SHRIN
 SHRINK, MAX_SHRINKS = 0.5, 50  # backtracking halves a sample's step, at most this many times
 
 
-def backtrack(f, prox, v, g, g_hinge, x, eta, hinge, active):
+def backtrack(f, prox, v, f_v, g, g_hinge, x, eta, hinge, active):
     """Halve each active sample's step until the quadratic upper bound holds at that sample,
     ``f_i(x_i) <= f_i(v_i) + <grad f_i, x_i - v_i> + ||x_i - v_i||^2 / (2 eta_i)``, and, the hinge
     coupling the batch, until the hinge's excess over its linear model fits in the room the samples
     leave (else every active sample's step halves): the bound then holds for the whole smooth part.
-    ``prox(u, eta)``: the proximal map at steps eta. Returns the accepted x and the steps."""
-    f_v = f(v)
+    ``prox(u, eta)``: the proximal map at steps eta; f_v: (..., B) f at v. Returns the accepted x
+    and the steps."""
     slack = 64 * torch.finfo(v.dtype).eps * f_v.abs()  # round-off when x is close to v
     for _ in range(MAX_SHRINKS):
         d = torch.where(active, x - v, 0.0)  # a converged sample keeps its code: it does not move
@@ -60,8 +62,11 @@ class SafeguardedStep:
 
     def __init__(self, kind, decoder, y, eta, x, prox, *, lam, beta, T, gamma, z_target):
         self.kind, self.lam, self.prox = kind, lam, prox
-        self.smooth = lambda rows: _smooth_at(decoder, y, gamma, z_target.detach(), rows)
-        self.f, self.grad_f = self.smooth(None)  # per sample, (..., B): the hinge left out
+        # f per sample, (..., B), the hinge left out; backtracking takes f at v with its gradient
+        self.smooth = lambda rows: _smooth_at(
+            decoder, y, gamma, z_target.detach(), rows, with_energy=kind == "backtrack"
+        )
+        self.f, self.grad_f = self.smooth(None)
         self.rows = None  # the rows f and grad_f are computed at (None: every row)
         self.beta, self.T = beta, T
         self.hinge = (lambda z: beta * torch.relu(T - code_std(z)).pow(2).sum(-1)) if beta else None
@@ -70,12 +75,13 @@ class SafeguardedStep:
         self.F_prev = self.f(x) + (lam * x.abs()).sum(-1) if kind == "restart" else None
 
     def __call__(self, v: Tensor, x_prev: Tensor, active: Tensor) -> Tensor:
-        g = self.grad_f(v)  # the hinge's gradient joins the step, its value stays out of the test
+        f_v, g = self.grad_f(v) if self.kind == "backtrack" else (None, self.grad_f(v))
+        # the hinge's gradient joins the step, its value stays out of the test
         g_hinge = variance_hinge_grad(v, self.beta, self.T) if self.beta > 0 else 0.0
         x = self.prox(v - self.eta * (g + g_hinge), self.eta)
         if self.kind == "backtrack":
             x, self.eta = backtrack(
-                self.f, self.prox, v, g, g_hinge, x, self.eta, self.hinge, active
+                self.f, self.prox, v, f_v, g, g_hinge, x, self.eta, self.hinge, active
             )
         return x
 
@@ -97,22 +103,29 @@ class SafeguardedStep:
         self.f, self.grad_f = self.smooth(rows)
 
 
-def _smooth_at(decoder, y, gamma, z_target, rows):
-    """Each sample's smooth energy f_i (the hinge left out), (..., B), and grad f, (..., B, L),
-    computed at ``rows`` only (zero at the others, which have converged); rows None: every row."""
+def _smooth_at(decoder, y, gamma, z_target, rows, with_energy):
+    """Each sample's smooth energy f_i (the hinge left out), (..., B), and grad f, (..., B, L)
+    (``with_energy``: ``(f_i, grad f)``), computed at ``rows`` only (zero at the others, which have
+    converged); rows None: every row."""
+    options = dict(gamma=gamma, with_energy=with_energy)
     if rows is None:
-        return sample_smooth(decoder, y, gamma, z_target), smooth_gradient(
-            decoder, y, gamma=gamma, z_target=z_target
-        )
+        f = sample_smooth(decoder, y, gamma, z_target)
+        return f, smooth_gradient(decoder, y, z_target=z_target, **options)
     y_r, e_r = take_rows(y, rows), take_rows(z_target, rows)
     f_r = sample_smooth(decoder, y_r, gamma, e_r)
-    grad_r = smooth_gradient(decoder, y_r, gamma=gamma, z_target=e_r)
+    grad_r = smooth_gradient(decoder, y_r, z_target=e_r, **options)
     zero = y.new_zeros(*y.shape[:-1], 1)
 
     def f(z: Tensor) -> Tensor:
-        return put_rows(zero, rows, f_r(take_rows(z, rows))[..., None])[..., 0]
+        return _put_energy(zero, rows, f_r(take_rows(z, rows)))
 
-    def grad_f(z: Tensor) -> Tensor:
-        return put_rows(torch.zeros_like(z), rows, grad_r(take_rows(z, rows)))
+    def grad_f(z: Tensor):
+        out = grad_r(take_rows(z, rows))
+        g = put_rows(torch.zeros_like(z), rows, out[1] if with_energy else out)
+        return (_put_energy(zero, rows, out[0]), g) if with_energy else g
 
     return f, grad_f
+
+
+def _put_energy(zero: Tensor, rows: Tensor, f_rows: Tensor) -> Tensor:
+    return put_rows(zero, rows, f_rows[..., None])[..., 0]

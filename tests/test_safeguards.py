@@ -264,3 +264,33 @@ def test_safeguarded_steps_on_the_rows_left_give_the_full_batch_codes(safeguard,
     assert torch.equal(compact.n_iter, full.n_iter)
     if safeguard == "backtrack":
         torch.testing.assert_close(compact.sample_step, full.sample_step, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp", "stacked mlp", "stacked linear", "sequential"])
+def test_energy_with_the_gradient_is_each_samples_smooth_energy_and_its_autograd_gradient(kind):
+    """Backtracking takes f at v from the gradient's forward pass: it must be, bit for bit, the
+    f that it tests candidates with (sample_smooth), and the gradient autograd's."""
+    from sparselab.gradients import smooth_gradient
+    from sparselab.safeguards import sample_smooth
+
+    g = torch.Generator().manual_seed(3)
+    make = {
+        "linear": lambda: LinearDictionary(16, 40, generator=g),
+        "mlp": lambda: MLPDecoder(16, 32, 40, generator=g),
+        "stacked mlp": lambda: stack_models([MLPDecoder(16, 32, 40, generator=g) for _ in "ab"]),
+        "stacked linear": lambda: stack_models(
+            [LinearDictionary(16, 40, generator=g) for _ in "ab"]
+        ),
+        "sequential": lambda: nn.Sequential(nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 40)),
+    }
+    D = make[kind]().double()
+    batch = (2, 30) if kind.startswith("stacked") else (30,)
+    y = torch.rand(*batch, 40, generator=g, dtype=F64)
+    z = torch.relu(torch.randn(*batch, 16, generator=g, dtype=F64))
+    e = torch.relu(torch.randn(*batch, 16, generator=g, dtype=F64))
+    f, grad = smooth_gradient(D, y, gamma=5.0, z_target=e, with_energy=True)(z)
+    assert torch.equal(f, sample_smooth(D, y, 5.0, e)(z))
+    assert torch.equal(grad, smooth_gradient(D, y, gamma=5.0, z_target=e)(z))
+    z_ = z.clone().requires_grad_(True)
+    (oracle,) = torch.autograd.grad(sample_smooth(D, y, 5.0, e)(z_).sum(), z_)
+    torch.testing.assert_close(grad, oracle, rtol=1e-12, atol=1e-12)
