@@ -1,6 +1,7 @@
-"""The kept models of the paper's eight runs, shipped with the package: for each preset at its own
+"""The kept models of the paper's eight runs, shipped with the package: for a preset at its own
 lam and seed 0, the best-validation decoder and encoder in float16 (chapter 10's runs, retrained
-with the same command), read offline with :func:`load_pretrained`."""
+with the same command), read offline with :func:`load_pretrained`; :func:`available_pretrained`
+lists the presets this version carries."""
 
 from __future__ import annotations
 
