@@ -17,17 +17,20 @@ from .solvers import InferenceResult, fista, ista, lipschitz_constant, soft_thre
 __version__ = "0.2.0"
 
 
+_LAZY = {  # bring in the runs layer, which ``import sparselab`` alone does not load
+    "SparseCoding": "estimator",
+    "load_pretrained": "pretrained",
+    "available_pretrained": "pretrained",
+}
+
+
 def __getattr__(name: str):
-    """``sparselab.SparseCoding`` and ``sparselab.load_pretrained``, imported on first use: they
-    bring in the runs layer, which ``import sparselab`` alone does not load."""
-    if name == "SparseCoding":
-        from .runs.estimator import SparseCoding
+    """``sparselab.SparseCoding``, ``load_pretrained`` and ``available_pretrained``, imported on
+    first use."""
+    if name in _LAZY:
+        import importlib
 
-        return SparseCoding
-    if name == "load_pretrained":
-        from .runs.pretrained import load_pretrained
-
-        return load_pretrained
+        return getattr(importlib.import_module(f".runs.{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'sparselab' has no attribute {name!r}")
 
 
@@ -38,6 +41,7 @@ __all__ = [
     "LinearDictionary",
     "MLPDecoder",
     "SparseCoding",
+    "available_pretrained",
     "curvature",
     "energy",
     "fista",

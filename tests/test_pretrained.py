@@ -19,7 +19,9 @@ SHIPPED = available_pretrained()
 
 
 def test_the_package_ships_kept_models():
-    assert len(SHIPPED) >= 2 and set(SHIPPED) <= set(PRESETS)
+    assert sl.available_pretrained() == SHIPPED and set(SHIPPED) <= set(PRESETS)
+    assert {"mnist-sdl", "mnist-vdl", "mnist-vdl-nl"} <= set(SHIPPED)
+    assert {"patches-sdl", "patches-vdl", "patches-vdl-nl"} <= set(SHIPPED)
     megabytes = sum(p.stat().st_size for p in PRETRAINED_DIR.glob("*.pt")) / 2**20
     assert megabytes < 20
 
