@@ -57,8 +57,9 @@ def code_std(z: Tensor) -> Tensor:
 
 
 def variance_hinge(z: Tensor, beta: float, T: float) -> Tensor:
-    """``beta * sum_j relu(T - s_j)^2``. z: (B, L) with B >= 2. Returns a scalar."""
-    return beta * torch.relu(T - code_std(z)).pow(2).sum()
+    """``beta * sum_j relu(T - s_j)^2``. z: (B, L) with B >= 2 -> a scalar (or (K, B, L) -> (K,),
+    each model's over its own batch)."""
+    return beta * torch.relu(T - code_std(z)).pow(2).sum(-1)
 
 
 def variance_hinge_grad(z: Tensor, beta: float, T: float) -> Tensor:

@@ -23,7 +23,14 @@ from .energy import variance_hinge_grad
 from .models import LinearDictionary, MLPDecoder
 from .stacked import StackedLinearDictionary, StackedMLPDecoder
 
-__all__ = ["gradient_step", "smooth_gradient", "curvature", "put_rows", "take_rows"]
+__all__ = [
+    "gradient_step",
+    "smooth_gradient",
+    "sample_smooth",
+    "curvature",
+    "put_rows",
+    "take_rows",
+]
 
 
 def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, z_target):
@@ -75,16 +82,30 @@ def gradient_step(decoder: nn.Module, y: Tensor, eta: float, *, beta, T, gamma, 
     return step
 
 
+def sample_smooth(decoder: nn.Module, y: Tensor, gamma: float, z_target: Tensor):
+    """``z -> (..., B)``: each sample's ``(1/P)||y_i - D(z_i)||^2 + (gamma/L)||z_i - e_i||^2``."""
+    energy = _sample_energy(y, gamma, z_target)
+    return lambda z: energy(decoder(z) - y, z)
+
+
+def _sample_energy(y: Tensor, gamma: float, z_target: Tensor):
+    """``(residual, z) -> (..., B)``: :func:`sample_smooth` from the residual D(z) - y."""
+    P, L = y.shape[-1], z_target.shape[-1]
+
+    def energy(residual: Tensor, z: Tensor) -> Tensor:
+        F = residual.pow(2).sum(-1) / P
+        return F + gamma * (z - z_target).pow(2).sum(-1) / L if gamma > 0 else F
+
+    return energy
+
+
 def smooth_gradient(decoder: nn.Module, y: Tensor, *, gamma, z_target, with_energy=False):
     """Returns the map ``z -> grad f(z)`` for f without the hinge:
     ``sum_i (1/P)||y_i - D(z_i)||^2 + (gamma/L)||z_i - e_i||^2``; z, z_target: (B, L) (or (K, B, L)).
-    ``with_energy``: ``z -> (f_i, grad f)``, each sample's f_i (..., B) too, from the same forward
-    pass where the gradient makes one (a linear decoder's gradient needs none: it adds one)."""
+    ``with_energy``: ``z -> (f_i, grad f)``, each sample's f_i (:func:`sample_smooth`) too, from the
+    same forward pass where the gradient makes one (a linear decoder's gradient needs none: it adds
+    one)."""
     P, L = y.shape[-1], z_target.shape[-1]
-
-    def add_code_term(f_rec: Tensor, z: Tensor) -> Tensor:
-        return f_rec + gamma * (z - z_target).pow(2).sum(-1) / L if gamma > 0 else f_rec
-
     if isinstance(decoder, (LinearDictionary, StackedLinearDictionary)):
         W = decoder.weight.detach()  # (P, L) or (K, P, L)
         eye = torch.eye(L, dtype=W.dtype, device=W.device)
@@ -92,14 +113,15 @@ def smooth_gradient(decoder: nn.Module, y: Tensor, *, gamma, z_target, with_ener
         b = (2.0 / P) * (y @ W) + (2.0 * gamma / L) * z_target
         if not with_energy:
             return lambda z: z @ A - b
-        return lambda z: (add_code_term((y - decoder(z)).pow(2).sum(-1) / P, z), z @ A - b)
-    grad_rec = _reconstruction_grad(decoder)
+        f = sample_smooth(decoder, y, gamma, z_target)
+        return lambda z: (f(z), z @ A - b)
+    grad_rec, energy = _reconstruction_grad(decoder), _sample_energy(y, gamma, z_target)
 
     def grad(z: Tensor):
         residual, g = grad_rec(z, y)  # D(z) - y, (..., B, P)
         if gamma > 0:
             g = g + (2.0 * gamma / L) * (z - z_target)
-        return (add_code_term(residual.pow(2).sum(-1) / P, z), g) if with_energy else g
+        return (energy(residual, z), g) if with_energy else g
 
     return grad
 

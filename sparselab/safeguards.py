@@ -1,11 +1,12 @@
 """FISTA's opt-in safeguards (chapter 7, "When FISTA stalls"): :class:`SafeguardedStep`, the
 step that the solvers' loop (``solvers._iterate``) runs instead of the paper's fixed one.
 
-``backtrack``: Beck & Teboulle's (2009) backtracking, one step per sample; ``sample_smooth``: each
-sample's smooth energy, the hinge left out, which its test and the restart (O'Donoghue & Candès
-2015) compare; on a CPU both are computed for the rows still iterating only. Backtracking takes
-f at the extrapolated point from the gradient's forward pass, so a step that needs no halving
-costs one forward pass more than the fixed step (f at the candidate), not two.
+``backtrack``: Beck & Teboulle's (2009) backtracking, one step per sample. Its test and the
+restart (O'Donoghue & Candès 2015) compare each sample's smooth energy, the hinge left out
+(:func:`~sparselab.gradients.sample_smooth`); on a CPU it and its gradient are computed for the
+rows still iterating only. Backtracking takes f at the extrapolated point from the gradient's
+forward pass, so a step that needs no halving costs one forward pass more than the fixed step
+(f at the candidate), not two.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .energy import code_std, variance_hinge_grad
-from .gradients import put_rows, smooth_gradient, take_rows
+from .energy import variance_hinge, variance_hinge_grad
+from .gradients import put_rows, sample_smooth, smooth_gradient, take_rows
 
-__all__ = ["SafeguardedStep", "backtrack", "sample_smooth", "SHRINK", "MAX_SHRINKS"]
+__all__ = ["SafeguardedStep", "backtrack", "SHRINK", "MAX_SHRINKS"]
 
 SHRINK, MAX_SHRINKS = 0.5, 50  # backtracking halves a sample's step, at most this many times
 
@@ -44,16 +45,6 @@ def backtrack(f, prox, v, f_v, g, g_hinge, x, eta, hinge, active):
     return x, eta
 
 
-def sample_smooth(decoder, y, gamma, z_target):
-    """``z -> (..., B)``: each sample's ``(1/P)||y_i - D(z_i)||^2 + (gamma/L)||z_i - e_i||^2``."""
-
-    def f(z: Tensor) -> Tensor:
-        F = (y - decoder(z)).pow(2).sum(-1) / y.shape[-1]
-        return F + gamma * (z - z_target).pow(2).sum(-1) / z.shape[-1] if gamma > 0 else F
-
-    return f
-
-
 class SafeguardedStep:
     """The proximal gradient step of the solvers' loop with a step ``eta_i`` and a momentum ``t_i``
     per sample, (..., B, 1): ``kind`` "backtrack" (eta_i from :func:`backtrack`, never above eta) or
@@ -69,7 +60,7 @@ class SafeguardedStep:
         self.f, self.grad_f = self.smooth(None)
         self.rows = None  # the rows f and grad_f are computed at (None: every row)
         self.beta, self.T = beta, T
-        self.hinge = (lambda z: beta * torch.relu(T - code_std(z)).pow(2).sum(-1)) if beta else None
+        self.hinge = (lambda z: variance_hinge(z, beta, T)) if beta else None
         self.eta = torch.full((*y.shape[:-1], 1), eta, dtype=y.dtype, device=y.device)
         self.t = torch.ones_like(self.eta)
         self.F_prev = self.f(x) + (lam * x.abs()).sum(-1) if kind == "restart" else None

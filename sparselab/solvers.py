@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .energy import code_std, energy
+from .energy import energy, variance_hinge
 from .gradients import curvature
 from .gradients import gradient_step as _gradient_step
 from .gradients import put_rows as _put
@@ -300,7 +300,7 @@ def _energy(decoder, y, z, lam, beta, T, gamma, z_target) -> Tensor:
     if y.ndim == 3:  # K stacked models: one energy each, (K,)
         F = (y - decoder(z)).pow(2).sum((1, 2)) / y.shape[-1] + (lam * z.abs()).sum((1, 2))
         if beta > 0:
-            F = F + beta * torch.relu(T - code_std(z)).pow(2).sum(-1)
+            F = F + variance_hinge(z, beta, T)
         if gamma > 0:
             F = F + gamma * (z - z_target).pow(2).sum((1, 2)) / z.shape[-1]
         return F

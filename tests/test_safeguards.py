@@ -270,8 +270,7 @@ def test_safeguarded_steps_on_the_rows_left_give_the_full_batch_codes(safeguard,
 def test_energy_with_the_gradient_is_each_samples_smooth_energy_and_its_autograd_gradient(kind):
     """Backtracking takes f at v from the gradient's forward pass: it must be, bit for bit, the
     f that it tests candidates with (sample_smooth), and the gradient autograd's."""
-    from sparselab.gradients import smooth_gradient
-    from sparselab.safeguards import sample_smooth
+    from sparselab.gradients import sample_smooth, smooth_gradient
 
     g = torch.Generator().manual_seed(3)
     make = {
